@@ -1,0 +1,1 @@
+"""What the bot says and does, channel-free: SLA rules, the ticket state machine, services."""

@@ -1,0 +1,362 @@
+"""Applying the state machine to stored tickets: every change checked, logged and timed.
+
+The service works inside the caller's transaction (it flushes, never commits). Each change
+locks the ticket row, checks the rule and the actor, updates the ticket, appends a
+TicketEvent and brings the ticket's Deadline rows in line with the SLA rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.clock import Clock as TimeSource
+from handlers.sla import rules
+from handlers.sla.policy import LEVELS, Policy, PolicyBook
+from handlers.tickets.machine import (
+    LEVEL_AUTHORITY,
+    RULES,
+    SYSTEM,
+    Action,
+    Actor,
+    Forbidden,
+    TicketRuleError,
+    check,
+    level_authority,
+    system_actor,
+)
+from storage.enums import Role, TicketStatus
+from storage.models import Asset, Deadline, Person, Site, Subsystem, Ticket, TicketEvent
+from storage.repositories.people import roles_at
+from storage.repositories.tickets import deadlines_of, get_ticket
+
+RISE_AUTHORITY = "rise"  # a risen level is the contract's word: only the supervisor overrides it
+
+
+@dataclass
+class TicketService:
+    """Ticket operations within one session (one transaction)."""
+
+    session: AsyncSession
+    policies: PolicyBook
+    clock: TimeSource
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def policy_of(self, ticket: Ticket) -> Policy:
+        """The policy of the ticket's site."""
+        site = await self.session.get(Site, ticket.site_id)
+        assert site is not None
+        return self.policies.for_site(site.slug, site.policy_toml)
+
+    async def actor(self, person_id: int | None, site_id: int) -> Actor:
+        """The actor ``person_id`` (None: the system) is at ``site_id``."""
+        if person_id is None:
+            return system_actor()
+        person = await self.session.get(Person, person_id)
+        if person is None:
+            raise Forbidden("site.member", f"person {person_id} does not exist")
+        return Actor(person_id, await roles_at(self.session, person_id, site_id), person.name)
+
+    # -- creating ---------------------------------------------------------------------------
+
+    async def report(
+        self,
+        *,
+        site_id: int,
+        reporter_id: int,
+        subsystem_id: int,
+        description: str,
+        asset_id: int | None = None,
+        place: str = "",
+    ) -> Ticket:
+        """Open a ticket at the provisional level; its clocks start now."""
+        actor = await self.actor(reporter_id, site_id)
+        if not actor.roles:
+            raise Forbidden("site.member", f"{actor.name} is not a member of this site")
+        subsystem = await self.session.get(Subsystem, subsystem_id)
+        if subsystem is None or subsystem.site_id != site_id:
+            raise TicketRuleError("report.subsystem", "the subsystem does not belong to this site")
+        if asset_id is not None:
+            asset = await self.session.get(Asset, asset_id)
+            if asset is None or asset.site_id != site_id:
+                raise TicketRuleError("report.asset", "the asset does not belong to this site")
+        if not description.strip():
+            raise TicketRuleError("report.description", "the description is empty")
+        site = await self.session.get(Site, site_id)
+        assert site is not None
+        policy = self.policies.for_site(site.slug, site.policy_toml)
+        now = self.clock.now()
+        ticket = Ticket(
+            site_id=site_id,
+            subsystem_id=subsystem_id,
+            asset_id=asset_id,
+            place=place,
+            reporter_id=reporter_id,
+            level=policy.default_level,
+            status=TicketStatus.REPORTED,
+            description=description.strip(),
+            reported_at=now,
+            clocks_started_at=now,
+        )
+        self.session.add(ticket)
+        await self.session.flush()
+        await self._record(ticket, actor, "report", None, TicketStatus.REPORTED.value, {}, policy)
+        return ticket
+
+    # -- status steps ---------------------------------------------------------------------
+
+    async def classify(self, ticket_id: int, actor_id: int | None, level: int, *, confirmed: bool) -> Ticket:
+        """Settle the level after the classification dialogue (or its window's end)."""
+        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.CLASSIFY)
+        _check_level(level)
+        old = ticket.level
+        ticket.level = level
+        ticket.level_confirmed = confirmed
+        ticket.level_set_by = level_authority(actor, ticket.reporter_id) if confirmed else SYSTEM
+        ticket.classified_at = self.clock.now()
+        detail = {"level": level, "confirmed": confirmed, "provisional_level": old}
+        return await self._step(ticket, actor, Action.CLASSIFY, detail, policy)
+
+    async def acknowledge(self, ticket_id: int, actor_id: int) -> Ticket:
+        """An engineer takes the ticket (接单); they become its assignee."""
+        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.ACKNOWLEDGE)
+        ticket.acknowledged_at = self.clock.now()
+        ticket.assignee_id = actor_id
+        return await self._step(ticket, actor, Action.ACKNOWLEDGE, {}, policy)
+
+    async def arrive(self, ticket_id: int, actor_id: int) -> Ticket:
+        """The engineer is on site (到场); a resolve-from-arrival clock starts."""
+        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.ARRIVE)
+        ticket.arrived_at = self.clock.now()
+        return await self._step(ticket, actor, Action.ARRIVE, {}, policy)
+
+    async def restore(self, ticket_id: int, actor_id: int, note: str = "") -> Ticket:
+        """Core business runs again (已恢复)."""
+        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.RESTORE)
+        ticket.restored_at = self.clock.now()
+        return await self._step(ticket, actor, Action.RESTORE, _note(note), policy)
+
+    async def resolve(self, ticket_id: int, actor_id: int, note: str = "") -> Ticket:
+        """The fault is fixed (已解决); a fix without a restore mark restores too."""
+        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.RESOLVE)
+        now = self.clock.now()
+        ticket.resolved_at = now
+        ticket.restored_at = ticket.restored_at or now
+        return await self._step(ticket, actor, Action.RESOLVE, _note(note), policy)
+
+    async def close(self, ticket_id: int, actor_id: int) -> Ticket:
+        """The client signs the fix off."""
+        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.CLOSE)
+        ticket.closed_at = self.clock.now()
+        return await self._step(ticket, actor, Action.CLOSE, {}, policy)
+
+    async def cancel(self, ticket_id: int, actor_id: int, reason: str = "") -> Ticket:
+        """Withdraw a report (a mistake, a duplicate, it works again by itself)."""
+        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.CANCEL)
+        ticket.cancelled_at = self.clock.now()
+        return await self._step(ticket, actor, Action.CANCEL, _note(reason), policy)
+
+    # -- level ------------------------------------------------------------------------------
+
+    async def set_level(self, ticket_id: int, actor_id: int, level: int) -> Ticket:
+        """The client (the reporter, or the supervisor with the last word) settles the level."""
+        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.SET_LEVEL)
+        _check_level(level)
+        old = str(ticket.level)
+        self._settle_level(ticket, actor, level)
+        return await self._step(ticket, actor, Action.SET_LEVEL, {}, policy, old=old, new=str(level))
+
+    async def propose_level(self, ticket_id: int, actor_id: int, level: int, reason: str = "") -> Ticket:
+        """An engineer suggests another level; the client accepts or rejects it."""
+        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.PROPOSE_LEVEL)
+        _check_level(level)
+        if level == ticket.level:
+            raise TicketRuleError("level.same", f"the ticket is already level {level}")
+        ticket.proposed_level = level
+        ticket.proposed_by_id = actor_id
+        detail = _note(reason)
+        return await self._step(
+            ticket,
+            actor,
+            Action.PROPOSE_LEVEL,
+            detail,
+            policy,
+            old=str(ticket.level),
+            new=str(level),
+        )
+
+    async def answer_proposal(self, ticket_id: int, actor_id: int, *, accept: bool) -> Ticket:
+        """The client's answer to the engineer's proposed level; the client's choice stands."""
+        action = Action.ACCEPT_LEVEL if accept else Action.REJECT_LEVEL
+        ticket, actor, policy = await self._begin(ticket_id, actor_id, action)
+        proposed = ticket.proposed_level
+        if proposed is None:
+            raise TicketRuleError("level.no_proposal", "there is no proposed level to answer")
+        old = str(ticket.level)
+        if accept:
+            self._settle_level(ticket, actor, proposed)
+        ticket.proposed_level = None
+        ticket.proposed_by_id = None
+        detail = {"proposed_level": proposed}
+        return await self._step(ticket, actor, action, detail, policy, old=old, new=str(ticket.level))
+
+    def _settle_level(self, ticket: Ticket, actor: Actor, level: int) -> None:
+        capacity = level_authority(actor, ticket.reporter_id)
+        current = LEVEL_AUTHORITY.get(ticket.level_set_by, LEVEL_AUTHORITY[Role.SUPERVISOR.value])
+        if LEVEL_AUTHORITY[capacity] < current:
+            raise Forbidden(
+                "level.client_prevails",
+                f"the level was set by the {ticket.level_set_by}; only the supervisor can change it now",
+            )
+        ticket.level = level
+        ticket.level_confirmed = True
+        ticket.level_set_by = capacity
+        ticket.proposed_level = None
+        ticket.proposed_by_id = None
+        if ticket.classified_at is None:
+            ticket.classified_at = self.clock.now()
+
+    # -- people, time, notes ------------------------------------------------------------------
+
+    async def assign(self, ticket_id: int, actor_id: int, engineer_id: int) -> Ticket:
+        """Hand the ticket to another engineer of the site."""
+        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.ASSIGN)
+        if Role.ENGINEER not in await roles_at(self.session, engineer_id, ticket.site_id):
+            raise TicketRuleError("assign.engineer", "a ticket can only be handed to an engineer of its site")
+        old = None if ticket.assignee_id is None else str(ticket.assignee_id)
+        ticket.assignee_id = engineer_id
+        return await self._step(ticket, actor, Action.ASSIGN, {}, policy, old=old, new=str(engineer_id))
+
+    async def delay(self, ticket_id: int, actor_id: int, new_due: datetime, reason: str) -> Ticket:
+        """Record a third-party delay: the client accepted a new resolve time."""
+        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.DELAY)
+        if not reason.strip():
+            raise TicketRuleError("sla.delay_reason", "a third-party delay needs its reason")
+        try:
+            original = rules.third_party_delay(ticket, policy, new_due, self.clock.now())
+        except rules.SlaError as exc:
+            raise TicketRuleError("sla.delay", str(exc)) from exc
+        ticket.resolve_due_override = new_due
+        old = None if original is None else original.isoformat()
+        detail = {"reason": reason.strip()}
+        return await self._step(ticket, actor, Action.DELAY, detail, policy, old=old, new=new_due.isoformat())
+
+    async def note(self, ticket_id: int, actor_id: int, text: str) -> Ticket:
+        """A progress note on the timeline."""
+        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.NOTE)
+        if not text.strip():
+            raise TicketRuleError("note.empty", "the note is empty")
+        return await self._step(ticket, actor, Action.NOTE, {"text": text.strip()}, policy)
+
+    async def apply_rise(self, ticket_id: int) -> rules.Rise | None:
+        """Raise the level if the resolve deadline was missed (called by the scheduler)."""
+        ticket, actor, policy = await self._begin(ticket_id, None, Action.RISE)
+        rise = rules.rise(ticket, policy, self.clock.now())
+        if rise is None:
+            return None
+        if rise.restarts_clocks:
+            ticket.level = rise.new_level
+            ticket.level_set_by = RISE_AUTHORITY
+            ticket.clocks_started_at = rise.at
+            ticket.resolve_due_override = None
+        ticket.manager_flagged = ticket.manager_flagged or rise.flag_manager
+        detail = {"restarts_clocks": rise.restarts_clocks, "flag_manager": rise.flag_manager}
+        old, new = str(rise.old_level), str(rise.new_level)
+        await self._step(ticket, actor, Action.RISE, detail, policy, old=old, new=new)
+        return rise
+
+    # -- machinery ----------------------------------------------------------------------------
+
+    async def _begin(
+        self, ticket_id: int, actor_id: int | None, action: Action
+    ) -> tuple[Ticket, Actor, Policy]:
+        ticket = await get_ticket(self.session, ticket_id, for_update=True)
+        if ticket is None:
+            raise TicketRuleError("ticket.exists", f"there is no ticket {ticket_id}")
+        actor = await self.actor(actor_id, ticket.site_id)
+        check(action, TicketStatus(ticket.status), actor, ticket.reporter_id)
+        return ticket, actor, await self.policy_of(ticket)
+
+    async def _step(
+        self,
+        ticket: Ticket,
+        actor: Actor,
+        action: Action,
+        detail: dict[str, Any],
+        policy: Policy,
+        *,
+        old: str | None = None,
+        new: str | None = None,
+    ) -> Ticket:
+        target = RULES[action].target
+        if target is not None:
+            old, new = TicketStatus(ticket.status).value, target.value
+            ticket.status = target
+        await self._record(ticket, actor, action.value, old, new, detail, policy)
+        return ticket
+
+    async def _record(
+        self,
+        ticket: Ticket,
+        actor: Actor,
+        kind: str,
+        old: str | None,
+        new: str | None,
+        detail: dict[str, Any],
+        policy: Policy,
+    ) -> None:
+        assert ticket.id is not None
+        now = self.clock.now()
+        ticket.revision += 1
+        self.session.add(ticket)
+        self.session.add(
+            TicketEvent(
+                ticket_id=ticket.id,
+                at=now,
+                actor_id=actor.person_id,
+                kind=kind,
+                old=old,
+                new=new,
+                detail=detail,
+            )
+        )
+        await sync_deadlines(self.session, ticket, policy, now)
+
+
+async def sync_deadlines(session: AsyncSession, ticket: Ticket, policy: Policy, now: datetime) -> None:
+    """Make the ticket's Deadline rows say what the SLA rules say (one row per clock)."""
+    assert ticket.id is not None
+    rows = await deadlines_of(session, ticket.id)
+    wanted = {s.clock: s for s in rules.evaluate(ticket, policy, now) if s.due_at is not None}
+    if TicketStatus(ticket.status) is TicketStatus.CANCELLED:
+        wanted = {}
+    for clock, row in rows.items():
+        if clock not in wanted:
+            await session.delete(row)
+    for clock, state in wanted.items():
+        assert state.due_at is not None
+        row = rows.get(clock) or Deadline(ticket_id=ticket.id, clock=clock, due_at=state.due_at)
+        if row.due_at != state.due_at:
+            row.breached_at = None
+        row.due_at = state.due_at
+        row.met_at = state.met_at
+        if (
+            state.status in (rules.ClockStatus.BREACHED, rules.ClockStatus.MET_LATE)
+            and row.breached_at is None
+        ):
+            row.breached_at = state.due_at
+        session.add(row)
+    await session.flush()
+
+
+def _check_level(level: int) -> None:
+    if level not in LEVELS:
+        raise TicketRuleError("level.range", f"a level is 1, 2 or 3, not {level}")
+
+
+def _note(text: str) -> dict[str, Any]:
+    return {"note": text.strip()} if text.strip() else {}

@@ -1,0 +1,1 @@
+"""Queries and writes, one module per aggregate. They flush but never commit."""
