@@ -73,8 +73,12 @@ def parse_duration(text: object, source: str, key: str) -> timedelta:
 
 
 def format_duration(delta: timedelta) -> str:
-    """The shortest policy-style spelling of ``delta`` ("90m" stays "90m", "2h", "2d")."""
+    """Spell ``delta`` the way the seed's table does: "10m", "60m", "4h", "48h", "7d"."""
     seconds = int(delta.total_seconds())
+    if seconds % 60 == 0 and seconds < 2 * 3600:
+        return f"{seconds // 60}m"
+    if seconds % 3600 == 0 and seconds < 100 * 3600:
+        return f"{seconds // 3600}h"
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds % size == 0:
             return f"{seconds // size}{unit}"

@@ -64,6 +64,7 @@ class Rise:
     at: datetime
     #: True when the clocks restart (3 → 2, 2 → 1); False at level 1, which cannot rise.
     restarts_clocks: bool
+    #: A level-1 fault missed its resolve deadline: the manager must step in (once).
     flag_manager: bool
 
 
@@ -142,13 +143,7 @@ def rise(ticket: SlaTicket, policy: Policy, now: datetime) -> Rise | None:
     if clock_status(due, met_time(ticket, Clock.RESOLVE), now) is not ClockStatus.BREACHED:
         return None
     if ticket.level > 1:
-        return Rise(
-            ticket.level,
-            ticket.level - 1,
-            now,
-            restarts_clocks=True,
-            flag_manager=ticket.level - 1 == 1,
-        )
+        return Rise(ticket.level, ticket.level - 1, now, restarts_clocks=True, flag_manager=False)
     if ticket.manager_flagged:
         return None
     return Rise(1, 1, now, restarts_clocks=False, flag_manager=True)
@@ -185,8 +180,8 @@ QUESTIONS = (QUESTION_STOPPED, QUESTION_DEGRADED)
 def level_from_answers(answers: Mapping[str, bool], policy: Policy) -> tuple[int, bool]:
     """The level the answers so far give, and whether they settle it.
 
-    Unsettled answers give the provisional level: the policy's default, but never a level
-    that an answer has already ruled out.
+    Unsettled answers give the provisional level: the policy's default unless an answer has
+    ruled it out, else the nearest level still possible (the more severe one on a tie).
     """
     stopped = answers.get(QUESTION_STOPPED)
     degraded = answers.get(QUESTION_DEGRADED)
@@ -194,6 +189,10 @@ def level_from_answers(answers: Mapping[str, bool], policy: Policy) -> tuple[int
         return 1, True
     if stopped is False and degraded is not None:
         return (2 if degraded else 3), True
+    possible = {1, 2, 3}
     if stopped is False:
-        return max(policy.default_level, 2), False
-    return policy.default_level, False
+        possible.discard(1)
+    if degraded is not None:
+        possible.discard(3 if degraded else 2)
+    default = policy.default_level
+    return min(possible, key=lambda level: (abs(level - default), level)), False

@@ -1,0 +1,1 @@
+"""The ``dutydesk`` command line."""

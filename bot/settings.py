@@ -1,0 +1,81 @@
+"""Settings from the environment (``DUTYDESK_*``) and an optional ``dutydesk.toml``.
+
+Built at start-up by ``load_settings`` — never at import time — so tests can build their own.
+Secrets are SecretStr: they print as ``**********`` and never reach a log line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from storage.engine import safe_url
+
+DEFAULT_CONFIG_FILE = Path("dutydesk.toml")
+
+
+class Settings(BaseSettings):
+    """Everything the service reads at start-up. Environment wins over the TOML file."""
+
+    model_config = SettingsConfigDict(env_prefix="DUTYDESK_", extra="forbid", toml_file=DEFAULT_CONFIG_FILE)
+
+    database_url: str = "sqlite+aiosqlite:///./dutydesk.db"
+    policy: Path | None = Field(default=None, description="policy file; None: the built-in seed table")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    log_level: str = "INFO"
+    telegram_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    wecom_secret: SecretStr | None = None
+    wecom_token: SecretStr | None = None
+    wecom_aes_key: SecretStr | None = None
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Constructor arguments, then the environment, then dutydesk.toml."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def describe(self) -> dict[str, Any]:
+        """What is safe to log: the database URL without its password, no secrets."""
+        return {
+            "database": safe_url(self.database_url),
+            "policy": str(self.policy) if self.policy else "built-in",
+            "http": f"{self.http_host}:{self.http_port}",
+            "telegram": "on" if self.telegram_token else "off",
+        }
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read the settings; ``config_file`` replaces ./dutydesk.toml (it must then exist)."""
+    if config_file is None:
+        return Settings(**overrides)
+    if not config_file.is_file():
+        raise FileNotFoundError(f"settings file {config_file} does not exist")
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(toml_file=config_file)
+
+    return _FromFile(**overrides)

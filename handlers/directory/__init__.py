@@ -1,0 +1,1 @@
+"""The site directory: importing people and assets from spreadsheets."""

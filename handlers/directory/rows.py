@@ -1,0 +1,58 @@
+"""What imports share: row errors, the all-or-nothing refusal, and field checks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: Called once per processed row (drives the CLI's progress bar).
+Progress = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class RowError:
+    """Why one row cannot be imported (row 1 is the header; 0 is the file itself)."""
+
+    row: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}" if self.row else self.reason
+
+
+class ImportRejected(Exception):
+    """The file was refused; nothing from it was written."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an accepted file did."""
+
+    rows: int
+    created: int
+    updated: int
+
+
+def check_text(
+    errors: list[str], cells: dict[str, str], column: str, max_length: int, *, required: bool
+) -> str:
+    """The stripped cell, with a reason appended to ``errors`` when it is missing or too long."""
+    value = cells.get(column, "").strip()
+    if required and not value:
+        errors.append(f"{column} is empty")
+    elif len(value) > max_length:
+        errors.append(f"{column} is longer than {max_length} characters")
+    return value
+
+
+def check_pattern(errors: list[str], cells: dict[str, str], column: str, pattern: str, hint: str) -> str:
+    """An optional cell that must match ``pattern`` when given."""
+    value = cells.get(column, "").strip()
+    if value and not re.fullmatch(pattern, value):
+        errors.append(f"{column} {value!r} is not valid ({hint})")
+    return value
