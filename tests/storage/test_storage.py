@@ -42,7 +42,7 @@ async def test_times_come_back_in_utc_and_timezone_aware(db: Database) -> None:
 async def test_a_naive_time_is_refused_and_nothing_is_stored(db: Database) -> None:
     with pytest.raises(StatementError, match="naive datetime"):
         async with transaction(db.factory) as session:
-            session.add(Person(name="x", created_at=datetime(2026, 12, 1, 9, 0)))  # noqa: DTZ001
+            session.add(Person(name="x", created_at=datetime(2026, 12, 1, 9, 0)))
     assert await _count(db, Person) == 0
 
 
@@ -59,14 +59,13 @@ async def test_a_new_site_gets_the_twelve_subsystems_in_order(db: Database) -> N
 
 
 async def test_repositories_never_commit_the_callers_transaction(db: Database) -> None:
-    async with db.factory() as session:
-        async with session.begin():
-            await create_site(session, "示例法院", "demo", START)
-            person = Person(name="李俊", created_at=START)
-            session.add(person)
-            await session.flush()
-            await link_identity(session, person.id or 0, Channel.TELEGRAM, "10002")
-            await session.rollback()
+    async with db.factory() as session, session.begin():
+        await create_site(session, "示例法院", "demo", START)
+        person = Person(name="李俊", created_at=START)
+        session.add(person)
+        await session.flush()
+        await link_identity(session, person.id or 0, Channel.TELEGRAM, "10002")
+        await session.rollback()
     assert await _count(db, Site) == 0
     assert await _count(db, Person) == 0
 
