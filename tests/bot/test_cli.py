@@ -129,9 +129,8 @@ def test_a_malformed_policy_file_stops_every_command_at_start(
     demo: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     policy = demo.workdir / "policy.toml"
-    policy.write_text(
-        load_policy().source and Path(load_policy().source).read_text().replace('"4h"', '"4 hours"')
-    )
+    default = DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
+    policy.write_text(default.replace('"4h"', '"4 hours"'), encoding="utf-8")
     monkeypatch.setenv("DUTYDESK_POLICY", str(policy))
     for command in (["sla", "show"], ["run"], ["tickets"]):
         result = demo(*command)
