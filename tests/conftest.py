@@ -33,6 +33,8 @@ from storage.repositories.tickets import get_ticket
 T = TypeVar("T")
 
 POSTGRES_URL = os.environ.get("DUTYDESK_TEST_POSTGRES_URL")
+#: Set by .ci/run: there a missing PostgreSQL is a failure, not a skip.
+REQUIRE_POSTGRES = os.environ.get("DUTYDESK_TEST_REQUIRE_POSTGRES") == "1"
 ENGINES = ["sqlite", "postgresql"]
 
 #: 2026-12-01 09:00 in Asia/Shanghai.
@@ -67,6 +69,8 @@ async def open_database(name: str, tmp_path: Path, *, migrate: bool = True) -> A
         url, schema = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}", None
     else:
         if not POSTGRES_URL:
+            if REQUIRE_POSTGRES:
+                pytest.fail("DUTYDESK_TEST_REQUIRE_POSTGRES=1 but DUTYDESK_TEST_POSTGRES_URL is not set")
             pytest.skip("PostgreSQL: set DUTYDESK_TEST_POSTGRES_URL to run this half of the suite")
         url, schema = POSTGRES_URL, f"t_{uuid.uuid4().hex[:12]}"
         admin = create_engine(url)
