@@ -110,15 +110,22 @@ class TicketService:
     # -- status steps ---------------------------------------------------------------------
 
     async def classify(self, ticket_id: int, actor_id: int | None, level: int, *, confirmed: bool) -> Ticket:
-        """Settle the level after the classification dialogue (or its window's end)."""
+        """Settle the level after the classification dialogue (or its window's end).
+
+        A level the client already set with a stronger word (the supervisor stepping in, or
+        the reporter before the window closed) is kept: the ticket is classified at it.
+        """
         ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.CLASSIFY)
         _check_level(level)
-        old = ticket.level
-        ticket.level = level
-        ticket.level_confirmed = confirmed
-        ticket.level_set_by = level_authority(actor, ticket.reporter_id) if confirmed else SYSTEM
-        ticket.classified_at = self.clock.now()
-        detail = {"level": level, "confirmed": confirmed, "provisional_level": old}
+        capacity = level_authority(actor, ticket.reporter_id) if confirmed else SYSTEM
+        kept = LEVEL_AUTHORITY[capacity] < LEVEL_AUTHORITY.get(ticket.level_set_by, 0)
+        detail = {"answered_level": level, "confirmed": confirmed, "kept_level_set_by": ticket.level_set_by}
+        if not kept:
+            detail = {"answered_level": level, "confirmed": confirmed, "provisional_level": ticket.level}
+            ticket.level = level
+            ticket.level_confirmed = confirmed
+            ticket.level_set_by = capacity
+        ticket.classified_at = ticket.classified_at or self.clock.now()
         return await self._step(ticket, actor, Action.CLASSIFY, detail, policy)
 
     async def acknowledge(self, ticket_id: int, actor_id: int) -> Ticket:
@@ -253,7 +260,13 @@ class TicketService:
         return await self._step(ticket, actor, Action.NOTE, {"text": text.strip()}, policy)
 
     async def apply_rise(self, ticket_id: int) -> rules.Rise | None:
-        """Raise the level if the resolve deadline was missed (called by the scheduler)."""
+        """Raise the level if the resolve deadline was missed (called by the scheduler).
+
+        A ticket that was resolved, closed or cancelled meanwhile simply has no rise.
+        """
+        current = await get_ticket(self.session, ticket_id)
+        if current is not None and TicketStatus(current.status) not in RULES[Action.RISE].sources:
+            return None
         ticket, actor, policy = await self._begin(ticket_id, None, Action.RISE)
         rise = rules.rise(ticket, policy, self.clock.now())
         if rise is None:

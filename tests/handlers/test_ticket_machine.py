@@ -85,7 +85,7 @@ def test_check(action: Action, status: TicketStatus, kind: str) -> None:
         with pytest.raises(Forbidden) as refused:
             check(action, status, actor, REPORTER_ID)
         assert refused.value.rule == "site.member"
-        assert refused.value.message == "路人 is not a member of the ticket's site"
+        assert refused.value.message == f"路人 is not a member of the ticket's site and may not '{action}'"
         return
 
     if status not in sources:
@@ -130,7 +130,10 @@ def test_a_refusal_names_who_may_act(action: Action, who: str) -> None:
 def test_a_nameless_stranger_is_still_told_why() -> None:
     with pytest.raises(Forbidden) as refused:
         check(A.NOTE, S.CLASSIFIED, Actor(9, frozenset()), REPORTER_ID)
-    assert str(refused.value) == "[site.member] this person is not a member of the ticket's site"
+    assert (
+        str(refused.value)
+        == "[site.member] this person is not a member of the ticket's site and may not 'note'"
+    )
 
 
 def _actor(person_id: int | None, *roles: Role) -> Actor:

@@ -129,7 +129,7 @@ async def test_the_happy_path_stamps_every_step(desk: Desk, clock: ManualClock, 
         RESOLVE: (START + 24 * H, stamped["resolved_at"], None),
     }
     details = [event.detail for event in await timeline(desk, t)]
-    assert details[1] == {"level": 2, "confirmed": True, "provisional_level": 2}
+    assert details[1] == {"answered_level": 2, "confirmed": True, "provisional_level": 2}
     assert details[4:6] == [{"note": "单节点恢复"}, {"note": "更换电源"}]
 
 
