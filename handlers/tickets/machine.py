@@ -146,9 +146,9 @@ def check(action: Action, status: TicketStatus, actor: Actor, reporter_id: int) 
     """Refuse ``action`` unless the status allows it and the actor may take it."""
     rule = RULES[action]
     if not actor.is_system and not actor.roles:
+        who = actor.name or "this person"
         raise Forbidden(
-            "site.member",
-            f"{actor.name or 'this person'} is not a member of the ticket's site and may not '{action.value}'",
+            "site.member", f"{who} is not a member of the ticket's site and may not '{action.value}'"
         )
     if status not in rule.sources:
         allowed = ", ".join(sorted(s.value for s in rule.sources))
