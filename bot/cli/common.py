@@ -47,7 +47,7 @@ class CliError(Exception):
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``message`` in red on stderr and exit with ``code``."""
-    errors.print(f"[red]{message}[/red]")
+    errors.print(message, style="red", markup=False)
     raise typer.Exit(code)
 
 

@@ -36,12 +36,16 @@ def _import(path: Path, columns: tuple[str, ...], what: str, importer: Importer)
 
     outcome = run(_run)
     if isinstance(outcome, ImportRejected):
-        errors.print(f"[red]{path}: refused, nothing was imported ({len(outcome.errors)} bad rows)[/red]")
+        bad = len(outcome.errors)
+        refusal = f"{path}: refused, nothing was imported ({bad} bad row{'s' if bad != 1 else ''})"
+        errors.print(refusal, style="red", markup=False)
         for error in outcome.errors:
-            errors.print(f"  {error}")
+            errors.print(f"  {error}", markup=False)
         raise typer.Exit(1)
     console.print(
-        f"{path}: {outcome.rows} rows imported: {outcome.created} {what} created, {outcome.updated} updated"
+        f"{path}: {outcome.rows} rows imported: {outcome.created} {what} created, "
+        f"{outcome.updated} updated, {outcome.unchanged} unchanged",
+        markup=False,
     )
 
 

@@ -15,6 +15,7 @@ from handlers.directory.rows import (
     ImportResult,
     Progress,
     RowError,
+    Tally,
     check_pattern,
     check_text,
 )
@@ -92,23 +93,18 @@ async def _site_catalogue(session: AsyncSession, slug: str) -> tuple[Site, dict[
 
 
 async def _write(session: AsyncSession, accepted: list[_AssetRow], rows: int) -> ImportResult:
-    created = updated = 0
+    tally = Tally(rows)
     for item in accepted:
         asset = await asset_by_code(session, item.site_id, item.code)
+        is_new = asset is None
         if asset is None:
             asset = Asset(
                 site_id=item.site_id, subsystem_id=item.subsystem_id, code=item.code, name=item.name
             )
-            created += 1
-        else:
-            updated += 1
-        asset.subsystem_id = item.subsystem_id
-        asset.name, asset.location, asset.model, asset.serial = (
-            item.name,
-            item.location,
-            item.model,
-            item.serial,
-        )
+        wanted = (item.subsystem_id, item.name, item.location, item.model, item.serial)
+        changed = (asset.subsystem_id, asset.name, asset.location, asset.model, asset.serial) != wanted
+        asset.subsystem_id, asset.name, asset.location, asset.model, asset.serial = wanted
         session.add(asset)
+        tally.count(is_new, changed)
     await session.flush()
-    return ImportResult(rows=rows, created=created, updated=updated)
+    return tally.result()

@@ -19,13 +19,21 @@ from handlers.directory.rows import (
     ImportResult,
     Progress,
     RowError,
+    Tally,
     check_pattern,
     check_text,
 )
 from handlers.directory.tables import Row
 from storage.enums import Channel, Role
 from storage.models import Person, Site
-from storage.repositories.people import add_membership, link_identity, person_by_identity, person_by_phone
+from storage.repositories.people import (
+    add_membership,
+    identity,
+    link_identity,
+    person_by_identity,
+    person_by_phone,
+    roles_at,
+)
 from storage.repositories.sites import site_by_slug
 
 PEOPLE_COLUMNS = ("site", "name", "role", "phone", "telegram_id", "wecom_userid")
@@ -40,7 +48,7 @@ class _Entry:
     name: str = ""
     row: int | None = None  # the first row of this file naming the person
     phone: str = ""
-    identities: dict[Channel, str] = field(default_factory=dict)
+    identities: set[tuple[Channel, str]] = field(default_factory=set)
     memberships: set[tuple[int, Role]] = field(default_factory=set)
 
 
@@ -101,9 +109,9 @@ async def import_people(
             entry.row = entry.row or row.number
             entry.phone = phone or entry.phone
             if telegram:
-                entry.identities[Channel.TELEGRAM] = telegram
+                entry.identities.add((Channel.TELEGRAM, telegram))
             if wecom:
-                entry.identities[Channel.WECOM] = wecom
+                entry.identities.add((Channel.WECOM, wecom))
             assert site is not None and site.id is not None
             entry.memberships.add((site.id, Role(role_text)))
             matcher.remember(identifiers, entry)
@@ -149,21 +157,23 @@ class _Matcher:
 
 
 async def _write(session: AsyncSession, entries: list[_Entry], now: datetime, rows: int) -> ImportResult:
-    created = updated = 0
+    tally = Tally(rows)
     for entry in entries:
         person = await session.get(Person, entry.person_id) if entry.person_id is not None else None
+        is_new = person is None
         if person is None:
             person = Person(name=entry.name, phone=entry.phone or None, created_at=now)
-            created += 1
-        else:
-            person.name = entry.name
-            person.phone = entry.phone or person.phone
-            updated += 1
+        changed = person.name != entry.name or bool(entry.phone and person.phone != entry.phone)
+        person.name = entry.name
+        person.phone = entry.phone or person.phone
         session.add(person)
         await session.flush()
         assert person.id is not None
-        for channel, external_id in entry.identities.items():
+        for channel, external_id in sorted(entry.identities):
+            changed |= await identity(session, channel, external_id) is None
             await link_identity(session, person.id, channel, external_id)
         for site_id, role in sorted(entry.memberships):
+            changed |= role not in await roles_at(session, person.id, site_id)
             await add_membership(session, person.id, site_id, role)
-    return ImportResult(rows=rows, created=created, updated=updated)
+        tally.count(is_new, changed)
+    return tally.result()

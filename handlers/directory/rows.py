@@ -31,11 +31,35 @@ class ImportRejected(Exception):
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What an accepted file did."""
+    """What an accepted file did: each record it names was created, updated or already so."""
 
     rows: int
     created: int
     updated: int
+    unchanged: int
+
+
+@dataclass
+class Tally:
+    """Counts records as an import writes them."""
+
+    rows: int
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def count(self, is_new: bool, changed: bool) -> None:
+        """Count one record."""
+        if is_new:
+            self.created += 1
+        elif changed:
+            self.updated += 1
+        else:
+            self.unchanged += 1
+
+    def result(self) -> ImportResult:
+        """The final figures."""
+        return ImportResult(self.rows, self.created, self.updated, self.unchanged)
 
 
 def check_text(

@@ -54,8 +54,15 @@ def _read_csv(path: Path) -> list[list[str]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = raw.decode("gb18030", errors="strict")
-    return [list(row) for row in csv.reader(io.StringIO(text, newline=""))]
+        try:
+            text = raw.decode("gb18030", errors="strict")
+        except UnicodeDecodeError as exc:
+            message = f"{path.name}: not a CSV text file (neither UTF-8 nor GB18030)"
+            raise ImportRejected([RowError(0, message)]) from exc
+    try:
+        return [list(row) for row in csv.reader(io.StringIO(text, newline=""))]
+    except csv.Error as exc:
+        raise ImportRejected([RowError(0, f"{path.name}: not a readable CSV file ({exc})")]) from exc
 
 
 def _cell_text(value: object) -> str:

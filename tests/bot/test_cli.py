@@ -106,14 +106,14 @@ def test_site_add_seeds_the_subsystems_and_keeps_the_time_zone(demo: Cli) -> Non
 
 def test_a_site_policy_override_changes_that_site_only(demo: Cli) -> None:
     demo.ok("site", "add", "另一法院", "--slug", "other")
-    (demo.workdir / "fast.toml").write_text('[levels.1]\nresponse = "5m"\n', encoding="utf-8")
+    (demo.home / "fast.toml").write_text('[levels.1]\nresponse = "5m"\n', encoding="utf-8")
     demo.ok("site", "policy", "demo", "fast.toml")
     at = ("--level", "1", "--at", "2026-12-01 09:00")
     assert "09:05" in _row(demo.ok("sla", "show", "--site", "demo", *at), "response")
     assert "09:10" in _row(demo.ok("sla", "show", "--site", "other", *at), "response")
     assert "13:00" in _row(demo.ok("sla", "show", "--site", "demo", *at), "restore")
 
-    (demo.workdir / "bad.toml").write_text('[levels.1]\nrespond = "5m"\n', encoding="utf-8")
+    (demo.home / "bad.toml").write_text('[levels.1]\nrespond = "5m"\n', encoding="utf-8")
     result = demo("site", "policy", "demo", "bad.toml")
     assert result.exit_code == 2
     assert (
@@ -128,7 +128,7 @@ def test_a_site_policy_override_changes_that_site_only(demo: Cli) -> None:
 def test_a_malformed_policy_file_stops_every_command_at_start(
     demo: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    policy = demo.workdir / "policy.toml"
+    policy = demo.home / "policy.toml"
     default = DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
     policy.write_text(default.replace('"4h"', '"4 hours"'), encoding="utf-8")
     monkeypatch.setenv("DUTYDESK_POLICY", str(policy))
@@ -180,7 +180,7 @@ async def _seed_tickets(db_path: Path) -> None:
 
 
 def test_tickets_list_and_show_in_the_sites_local_time(demo: Cli) -> None:
-    asyncio.run(_seed_tickets(demo.db_path))
+    asyncio.run(_seed_tickets(demo.database))
     listing = demo.ok("tickets")
     assert "全院断网" not in listing  # the list is one line a ticket; details are in show
     assert "acknowledged" in _row(listing, "│ 1 ") and "closed" in _row(listing, "│ 2 ")
