@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -32,26 +33,22 @@ def head_revision() -> str:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the database up to ``revision`` (default: the newest)."""
-
-    def _upgrade(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+    await _run(engine, command.upgrade, revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     """Step the schema back to ``revision`` ("base" removes every table)."""
+    await _run(engine, command.downgrade, revision)
 
-    def _downgrade(connection: Connection) -> None:
+
+async def _run(engine: AsyncEngine, alembic_command: Callable[[Config, str], None], revision: str) -> None:
+    def _on(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+        alembic_command(config, revision)
 
     async with engine.begin() as connection:
-        await connection.run_sync(_downgrade)
+        await connection.run_sync(_on)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

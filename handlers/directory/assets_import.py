@@ -17,6 +17,7 @@ from handlers.directory.rows import (
     RowError,
     Tally,
     check_pattern,
+    check_site,
     check_text,
 )
 from handlers.directory.tables import Row
@@ -48,12 +49,7 @@ async def import_assets(
     errors: list[RowError] = []
     for row in rows:
         reasons: list[str] = []
-        slug = check_text(reasons, row.cells, "site", 40, required=True)
-        if slug and slug not in catalogue:
-            catalogue[slug] = await _site_catalogue(session, slug)
-        found = catalogue.get(slug)
-        if slug and found is None:
-            reasons.append(f"site {slug!r} does not exist (add it with: dutydesk site add)")
+        found = await check_site(reasons, row.cells, catalogue, lambda slug: _site_catalogue(session, slug))
         subsystem_name = check_text(reasons, row.cells, "subsystem", 60, required=True)
         code = check_text(reasons, row.cells, "code", 20, required=True)
         check_pattern(reasons, row.cells, "code", r"[A-Za-z0-9-]{1,20}", "letters, digits and dashes")
@@ -67,7 +63,7 @@ async def import_assets(
             subsystem = by_name.get(subsystem_name)
             if subsystem is None:
                 reasons.append(
-                    f"subsystem {subsystem_name!r} is not one of site {slug}'s: {', '.join(by_name)}"
+                    f"subsystem {subsystem_name!r} is not one of site {site.slug}'s: {', '.join(by_name)}"
                 )
             assert site.id is not None
             first = seen.setdefault((site.id, code), row.number)

@@ -21,6 +21,7 @@ from handlers.directory.rows import (
     RowError,
     Tally,
     check_pattern,
+    check_site,
     check_text,
 )
 from handlers.directory.tables import Row
@@ -66,12 +67,7 @@ async def import_people(
     errors: list[RowError] = []
     for row in rows:
         reasons: list[str] = []
-        slug = check_text(reasons, row.cells, "site", 40, required=True)
-        if slug and slug not in sites:
-            sites[slug] = await site_by_slug(session, slug)
-        site = sites.get(slug)
-        if slug and site is None:
-            reasons.append(f"site {slug!r} does not exist (add it with: dutydesk site add)")
+        site = await check_site(reasons, row.cells, sites, lambda slug: site_by_slug(session, slug))
         name = check_text(reasons, row.cells, "name", 60, required=True)
         role_text = row.cells.get("role", "").strip().lower()
         if role_text not in {r.value for r in Role}:

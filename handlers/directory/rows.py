@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 #: Called once per processed row (drives the CLI's progress bar).
 Progress = Callable[[], None]
@@ -80,3 +83,19 @@ def check_pattern(errors: list[str], cells: dict[str, str], column: str, pattern
     if value and not re.fullmatch(pattern, value):
         errors.append(f"{column} {value!r} is not valid ({hint})")
     return value
+
+
+async def check_site(
+    errors: list[str],
+    cells: dict[str, str],
+    cache: dict[str, T | None],
+    load: Callable[[str], Awaitable[T | None]],
+) -> T | None:
+    """The site the row's ``site`` column names, loaded once per slug; a reason if unknown."""
+    slug = check_text(errors, cells, "site", 40, required=True)
+    if slug and slug not in cache:
+        cache[slug] = await load(slug)
+    found = cache.get(slug)
+    if slug and found is None:
+        errors.append(f"site {slug!r} does not exist (add it with: dutydesk site add)")
+    return found
