@@ -23,6 +23,7 @@ from handlers.tickets.machine import (
     Action,
     Actor,
     Forbidden,
+    IllegalTransition,
     TicketRuleError,
     check,
     level_authority,
@@ -264,10 +265,10 @@ class TicketService:
 
         A ticket that was resolved, closed or cancelled meanwhile simply has no rise.
         """
-        current = await get_ticket(self.session, ticket_id)
-        if current is not None and TicketStatus(current.status) not in RULES[Action.RISE].sources:
+        try:
+            ticket, actor, policy = await self._begin(ticket_id, None, Action.RISE)
+        except IllegalTransition:
             return None
-        ticket, actor, policy = await self._begin(ticket_id, None, Action.RISE)
         rise = rules.rise(ticket, policy, self.clock.now())
         if rise is None:
             return None
