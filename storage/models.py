@@ -218,3 +218,63 @@ class Attachment(SQLModel, table=True):
     #: Where the bytes live: a path under the data directory or a channel's file id.
     location: str = Field(max_length=500)
     created_at: datetime = _utc_field(nullable=False)
+
+
+class InboxUpdate(SQLModel, table=True):
+    """A platform update, stored before it is acknowledged and processed after."""
+
+    __tablename__ = "inbox_update"
+    __table_args__ = (sa.UniqueConstraint("channel", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: Channel = _enum_field(Channel)
+    #: The platform's dedup key: Telegram update_id, WeCom MsgId, a web chat client id.
+    key: str = Field(max_length=80)
+    payload: dict[str, Any] = _json_field()
+    received_at: datetime = _utc_field(nullable=False)
+    processed_at: datetime | None = _utc_field(index=True)
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=500)
+
+
+class Invite(SQLModel, table=True):
+    """A code that lets an unknown chat account join a site in a role."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=16, unique=True)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    role: Role = _enum_field(Role)
+    created_at: datetime = _utc_field(nullable=False)
+    expires_at: datetime = _utc_field(nullable=False)
+    used_by_id: int | None = Field(default=None, foreign_key="person.id")
+    used_at: datetime | None = _utc_field()
+
+
+class FaultReport(SQLModel, table=True):
+    """The fault handling report (故障处理报告) of a resolved ticket."""
+
+    __tablename__ = "fault_report"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", unique=True)
+    author_id: int = Field(foreign_key="person.id")
+    cause: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    fix: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    prevention: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: datetime = _utc_field(nullable=False)
+
+
+class WebchatMessage(SQLModel, table=True):
+    """One line of the local web chat, as the page shows it (its own message store)."""
+
+    __tablename__ = "webchat_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=64, index=True)
+    #: "in": typed or pressed by the user; "out": sent by the bot.
+    direction: str = Field(max_length=3)
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    buttons: list[list[dict[str, str]]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    created_at: datetime = _utc_field(nullable=False)

@@ -73,9 +73,9 @@ def test_commands_before_init_say_what_to_do(cli: Cli) -> None:
 
 
 def test_init_is_idempotent(cli: Cli) -> None:
-    assert "revision 0001" in cli.ok("init")
-    assert "revision 0001" in cli.ok("init")
-    assert cli.query("SELECT version_num FROM alembic_version") == [("0001",)]
+    assert "revision 0002" in cli.ok("init")
+    assert "revision 0002" in cli.ok("init")
+    assert cli.query("SELECT version_num FROM alembic_version") == [("0002",)]
 
 
 @pytest.mark.parametrize(

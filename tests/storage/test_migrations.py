@@ -24,6 +24,10 @@ TABLES = {
     "deadline",
     "conversation",
     "attachment",
+    "inbox_update",
+    "invite",
+    "fault_report",
+    "webchat_message",
     "alembic_version",
 }
 
