@@ -131,7 +131,8 @@ class Ticket(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     site_id: int = Field(foreign_key="site.id", index=True)
-    subsystem_id: int = Field(foreign_key="subsystem.id")
+    #: None only when the classification window ran out before the reporter chose one.
+    subsystem_id: int | None = Field(default=None, foreign_key="subsystem.id")
     asset_id: int | None = Field(default=None, foreign_key="asset.id", index=True)
     place: str = Field(default="", max_length=120)
     reporter_id: int = Field(foreign_key="person.id", index=True)

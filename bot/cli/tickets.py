@@ -26,6 +26,10 @@ async def _name(session: AsyncSession, person_id: int | None) -> str:
     return person.name if person else f"#{person_id}"
 
 
+async def _subsystem(session: AsyncSession, ticket: Ticket) -> Subsystem | None:
+    return None if ticket.subsystem_id is None else await session.get(Subsystem, ticket.subsystem_id)
+
+
 @app.callback(invoke_without_command=True)
 def list_(
     ctx: typer.Context,
@@ -54,7 +58,7 @@ def list_(
                 where = sites[ticket.site_id]
                 policy = runtime.policies.for_site(where.slug, where.policy_toml)
                 pending = [s.due_at for s in evaluate(ticket, policy, now) if s.met_at is None and s.due_at]
-                subsystem = await session.get(Subsystem, ticket.subsystem_id)
+                subsystem = await _subsystem(session, ticket)
                 table.add_row(
                     str(ticket.id),
                     where.slug,
@@ -89,7 +93,7 @@ def show(ticket_id: Annotated[int, typer.Argument(help="ticket number")]) -> Non
 
 async def _print_ticket(session: AsyncSession, runtime: Runtime, ticket: Ticket, site: Site) -> None:
     tz = site.timezone
-    subsystem = await session.get(Subsystem, ticket.subsystem_id)
+    subsystem = await _subsystem(session, ticket)
     asset = await session.get(Asset, ticket.asset_id) if ticket.asset_id else None
     console.print(f"[bold]Ticket {ticket.id}[/bold] · {site.name} ({site.slug}) · times in {tz}")
     details = Table.grid(padding=(0, 2))

@@ -69,18 +69,24 @@ class TicketService:
         *,
         site_id: int,
         reporter_id: int,
-        subsystem_id: int,
+        subsystem_id: int | None,
         description: str,
         asset_id: int | None = None,
         place: str = "",
+        reported_at: datetime | None = None,
     ) -> Ticket:
-        """Open a ticket at the provisional level; its clocks start now."""
+        """Open a ticket at the provisional level; its clocks start at ``reported_at``.
+
+        ``reported_at`` (default now) is the reporter's first message: the promised times
+        count from the report, not from the end of the dialogue.
+        """
         actor = await self.actor(reporter_id, site_id)
         if not actor.roles:
             raise Forbidden("site.member", f"{actor.name} is not a member of this site")
-        subsystem = await self.session.get(Subsystem, subsystem_id)
-        if subsystem is None or subsystem.site_id != site_id:
-            raise TicketRuleError("report.subsystem", "the subsystem does not belong to this site")
+        if subsystem_id is not None:
+            subsystem = await self.session.get(Subsystem, subsystem_id)
+            if subsystem is None or subsystem.site_id != site_id:
+                raise TicketRuleError("report.subsystem", "the subsystem does not belong to this site")
         if asset_id is not None:
             asset = await self.session.get(Asset, asset_id)
             if asset is None or asset.site_id != site_id:
@@ -91,6 +97,9 @@ class TicketService:
         assert site is not None
         policy = self.policies.for_site(site.slug, site.policy_toml)
         now = self.clock.now()
+        if reported_at is not None and reported_at > now:
+            raise TicketRuleError("report.time", "a report cannot come from the future")
+        reported_at = reported_at or now
         ticket = Ticket(
             site_id=site_id,
             subsystem_id=subsystem_id,
@@ -100,8 +109,8 @@ class TicketService:
             level=policy.default_level,
             status=TicketStatus.REPORTED,
             description=description.strip(),
-            reported_at=now,
-            clocks_started_at=now,
+            reported_at=reported_at,
+            clocks_started_at=reported_at,
         )
         self.session.add(ticket)
         await self.session.flush()

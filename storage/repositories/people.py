@@ -81,3 +81,18 @@ async def members(session: AsyncSession, site_id: int, role: Role | None = None)
     if role is not None:
         query = query.where(Membership.role == role)
     return (await session.exec(query.distinct().order_by(col(Person.id)))).all()
+
+
+async def identities_of(session: AsyncSession, person_id: int) -> Sequence[ChatIdentity]:
+    """Every chat account of a person."""
+    query = select(ChatIdentity).where(ChatIdentity.person_id == person_id).order_by(col(ChatIdentity.id))
+    return (await session.exec(query)).all()
+
+
+async def sites_of(session: AsyncSession, person_id: int) -> dict[int, frozenset[Role]]:
+    """The sites a person belongs to, with their roles there."""
+    rows = (await session.exec(select(Membership).where(Membership.person_id == person_id))).all()
+    found: dict[int, set[Role]] = {}
+    for row in rows:
+        found.setdefault(row.site_id, set()).add(Role(row.role))
+    return {site: frozenset(roles) for site, roles in found.items()}

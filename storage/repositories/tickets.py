@@ -8,7 +8,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.enums import Clock, TicketStatus
-from storage.models import Deadline, Ticket, TicketEvent
+from storage.models import Deadline, FaultReport, Ticket, TicketEvent
 
 #: Statuses in which a ticket still needs work or the client's sign-off.
 OPEN_STATUSES = frozenset(
@@ -53,3 +53,22 @@ async def deadlines_of(session: AsyncSession, ticket_id: int) -> dict[Clock, Dea
     """A ticket's deadline rows by clock."""
     rows = (await session.exec(select(Deadline).where(Deadline.ticket_id == ticket_id))).all()
     return {Clock(row.clock): row for row in rows}
+
+
+async def past_fixes(
+    session: AsyncSession, site_id: int, *, asset_id: int | None, subsystem_id: int | None, limit: int = 3
+) -> Sequence[tuple[Ticket, FaultReport]]:
+    """The latest fault reports of the asset (or, without one, of the subsystem) at a site."""
+    query = (
+        select(Ticket, FaultReport)
+        .join(FaultReport, col(FaultReport.ticket_id) == col(Ticket.id))
+        .where(Ticket.site_id == site_id)
+    )
+    if asset_id is not None:
+        query = query.where(Ticket.asset_id == asset_id)
+    elif subsystem_id is not None:
+        query = query.where(Ticket.subsystem_id == subsystem_id)
+    else:
+        return []
+    query = query.order_by(col(Ticket.reported_at).desc()).limit(limit)
+    return [(ticket, report) for ticket, report in (await session.exec(query)).all()]

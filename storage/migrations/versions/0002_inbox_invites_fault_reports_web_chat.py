@@ -17,6 +17,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("ticket", schema=None) as batch_op:
+        batch_op.alter_column("subsystem_id", existing_type=sa.Integer(), nullable=True)
 
     op.create_table(
         "inbox_update",
@@ -92,6 +94,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("ticket", schema=None) as batch_op:
+        batch_op.alter_column("subsystem_id", existing_type=sa.Integer(), nullable=False)
 
     op.drop_table("fault_report")
     with op.batch_alter_table("invite", schema=None) as batch_op:

@@ -1,0 +1,1 @@
+"""Conversations: the router, the report wizard, ticket buttons, registration, /my."""

@@ -1,0 +1,146 @@
+"""How a ticket looks in chat: its card text, the promise of a level, the buttons a viewer gets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.messages import Button
+from handlers.sla.policy import LEVELS, Policy
+from handlers.sla.rules import evaluate
+from handlers.texts import text
+from storage.enums import Role, TicketStatus
+from storage.models import Asset, Person, Site, Subsystem, Ticket
+
+Buttons = tuple[tuple[Button, ...], ...]
+S = TicketStatus
+
+
+def span(lang: str, delta: timedelta) -> str:
+    """A duration the way people say it: "10分钟", "4小时", "2天" (rounded down to minutes)."""
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    if minutes < 120 or minutes % 60:
+        if minutes >= 120:
+            return text(lang, "unit.h", n=minutes // 60) + text(lang, "unit.m", n=minutes % 60)
+        return text(lang, "unit.m", n=minutes)
+    hours = minutes // 60
+    if hours < 100 or hours % 24:
+        return text(lang, "unit.h", n=hours)
+    return text(lang, "unit.d", n=hours // 24)
+
+
+def level_label(lang: str, level: int, *, confirmed: bool = True) -> str:
+    """ "一级" or "一级（待确认）"."""
+    return text(lang, f"level.{level}") + ("" if confirmed else text(lang, "unconfirmed"))
+
+
+def promise(lang: str, level: int, policy: Policy) -> str:
+    """ "一级 · 10分钟内响应 · 4小时内恢复 · 12小时内解决"."""
+    times = policy.level(level)
+    parts = [text(lang, f"level.{level}"), text(lang, "promise.response", span=span(lang, times.response))]
+    if times.restore is not None:
+        parts.append(text(lang, "promise.restore", span=span(lang, times.restore)))
+    key = "promise.resolve_arrival" if times.resolve_from == "arrival" else "promise.resolve"
+    parts.append(text(lang, key, span=span(lang, times.resolve)))
+    return " · ".join(parts)
+
+
+async def where(session: AsyncSession, ticket_or_ids: Ticket | tuple[int | None, int | None, str]) -> str:
+    """ "计算机网络 · NET-CORE-01 核心交换机" from a ticket or (subsystem, asset, place)."""
+    if isinstance(ticket_or_ids, Ticket):
+        subsystem_id, asset_id, place = (
+            ticket_or_ids.subsystem_id,
+            ticket_or_ids.asset_id,
+            ticket_or_ids.place,
+        )
+    else:
+        subsystem_id, asset_id, place = ticket_or_ids
+    parts = []
+    if subsystem_id is not None and (subsystem := await session.get(Subsystem, subsystem_id)):
+        parts.append(subsystem.name)
+    if asset_id is not None and (asset := await session.get(Asset, asset_id)):
+        parts.append(f"{asset.code} {asset.name}")
+    if place:
+        parts.append(place)
+    return " · ".join(parts) or "—"
+
+
+def local_time(site: Site, when: datetime) -> str:
+    """A time in the site's zone, short: "12-01 09:10"."""
+    return when.astimezone(ZoneInfo(site.timezone)).strftime("%m-%d %H:%M")
+
+
+async def card(session: AsyncSession, ticket: Ticket, policy: Policy, lang: str, now: datetime) -> str:
+    """The ticket as a short message: level, status, place, description, reporter, next deadline."""
+    site = await session.get(Site, ticket.site_id)
+    reporter = await session.get(Person, ticket.reporter_id)
+    assert site is not None and reporter is not None
+    pending = [s for s in evaluate(ticket, policy, now) if s.met_at is None and s.due_at is not None]
+    deadline = ""
+    if pending and TicketStatus(ticket.status) not in (S.RESOLVED, S.CLOSED, S.CANCELLED):
+        first = min(pending, key=lambda s: s.due_at or now)
+        assert first.due_at is not None
+        clock = text(lang, f"clock.{first.clock.value}")
+        deadline = text(lang, "ticket.next_due", clock=clock, time=local_time(site, first.due_at))
+    body = text(
+        lang,
+        "ticket.card",
+        id=ticket.id,
+        level=text(lang, f"level.{ticket.level}"),
+        unconfirmed="" if ticket.level_confirmed else text(lang, "unconfirmed"),
+        status=text(lang, f"status.{ticket.status}"),
+        where=await where(session, ticket),
+        description=_short(ticket.description),
+        reporter=reporter.name,
+        phone=reporter.phone or "",
+    ).strip()
+    if deadline:
+        body += "\n" + deadline
+    if ticket.assignee_id is not None and (assignee := await session.get(Person, ticket.assignee_id)):
+        body += "\n" + text(lang, "ticket.assignee", name=assignee.name)
+    return body
+
+
+def _short(description: str, limit: int = 300) -> str:
+    return description if len(description) <= limit else description[: limit - 1] + "…"
+
+
+def buttons_for(ticket: Ticket, roles: frozenset[Role], person_id: int, lang: str) -> Buttons:
+    """The buttons a viewer gets under a ticket, by their roles and the ticket's state."""
+    status, tid = TicketStatus(ticket.status), ticket.id
+    rows: list[tuple[Button, ...]] = []
+
+    def b(key: str, verb: str, **values: object) -> Button:
+        return Button(text(lang, key, **values), f"t:{tid}:{verb}")
+
+    if Role.ENGINEER in roles:
+        work = {
+            S.CLASSIFIED: (b("btn.ack", "ack"),),
+            S.ACKNOWLEDGED: (b("btn.arrive", "arr"), b("btn.restore", "rst"), b("btn.resolve", "res")),
+            S.ON_SITE: (b("btn.restore", "rst"), b("btn.resolve", "res")),
+            S.RESTORED: (b("btn.resolve", "res"),),
+        }.get(status)
+        if work:
+            rows.append(work)
+        if status in (S.CLASSIFIED, S.ACKNOWLEDGED, S.ON_SITE):
+            rows.append((b("btn.propose", "prop"),))
+    client = Role.SUPERVISOR in roles or ticket.reporter_id == person_id
+    if client and ticket.proposed_level is not None:
+        rows.append((b("btn.accept", "acc"), b("btn.reject", "rej")))
+    if Role.SUPERVISOR in roles and status in (S.CLASSIFIED, S.ACKNOWLEDGED, S.ON_SITE, S.RESTORED):
+        others = [n for n in LEVELS if n != ticket.level]
+        rows.append(tuple(b("btn.set_level", f"sl:{n}", level=text(lang, f"level.{n}")) for n in others))
+    if client and status is S.RESOLVED:
+        rows.append((b("btn.close", "cls"),))
+    return tuple(rows)
+
+
+def propose_buttons(ticket: Ticket, lang: str) -> Buttons:
+    """The level choices an engineer gets after pressing 改级别."""
+    return tuple(
+        (Button(text(lang, "btn.propose_level", level=text(lang, f"level.{n}")), f"t:{ticket.id}:pl:{n}"),)
+        for n in LEVELS
+        if n != ticket.level
+    )

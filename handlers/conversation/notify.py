@@ -1,0 +1,75 @@
+"""Pushing a ticket's news to the people who hold it, each in their language with their buttons."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.clock import Clock
+from handlers.conversation.cards import buttons_for, card
+from handlers.messages import Address, Reply
+from handlers.sla.policy import PolicyBook
+from storage.enums import Role
+from storage.models import Person, Site, Ticket
+from storage.repositories.people import identities_of, members, roles_at
+
+#: Builds the first line of a notice in a recipient's language.
+Headline = Callable[[str], str]
+
+
+@dataclass
+class Notifier:
+    """Writes notices into a Reply (the adapter or the outbox delivers them)."""
+
+    session: AsyncSession
+    policies: PolicyBook
+    clock: Clock
+    reply: Reply
+
+    async def holders(self, ticket: Ticket, *, new: bool = False) -> list[Person]:
+        """Who follows a ticket: its reporter, its engineer (all engineers while nobody has
+        taken it) and the site's supervisors. A new ticket goes to engineers and supervisors."""
+        people: dict[int, Person] = {}
+        if not new and (reporter := await self.session.get(Person, ticket.reporter_id)):
+            people[ticket.reporter_id] = reporter
+        if ticket.assignee_id is not None and (
+            assignee := await self.session.get(Person, ticket.assignee_id)
+        ):
+            people[ticket.assignee_id] = assignee
+        else:
+            people.update({p.id or 0: p for p in await members(self.session, ticket.site_id, Role.ENGINEER)})
+        people.update({p.id or 0: p for p in await members(self.session, ticket.site_id, Role.SUPERVISOR)})
+        return list(people.values())
+
+    async def tell(
+        self, ticket: Ticket, headline: Headline, *, exclude: int | None = None, new: bool = False
+    ) -> None:
+        """Send ``headline`` + the ticket's card (+ the reader's buttons) to every holder."""
+        for person in await self.holders(ticket, new=new):
+            if person.id != exclude:
+                await self.send_card(person, ticket, headline)
+
+    async def send_card(self, person: Person, ticket: Ticket, headline: Headline | None = None) -> None:
+        """One person gets the card (with a headline) on every chat account they have."""
+        assert person.id is not None
+        site = await self.session.get(Site, ticket.site_id)
+        assert site is not None
+        policy = self.policies.for_site(site.slug, site.policy_toml)
+        lang = person.language
+        body = await card(self.session, ticket, policy, lang, self.clock.now())
+        message = f"{headline(lang)}\n{body}" if headline else body
+        buttons = buttons_for(
+            ticket, await roles_at(self.session, person.id, ticket.site_id), person.id, lang
+        )
+        for identity in await identities_of(self.session, person.id):
+            self.reply.say(Address(identity.channel, identity.external_id), message, buttons)
+
+    async def send_text(self, person_id: int, message: Callable[[str], str]) -> None:
+        """A plain message to a person on every chat account they have."""
+        person = await self.session.get(Person, person_id)
+        if person is None:
+            return
+        for identity in await identities_of(self.session, person_id):
+            self.reply.say(Address(identity.channel, identity.external_id), message(person.language))

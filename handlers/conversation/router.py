@@ -1,0 +1,97 @@
+"""The router: one inbound event → one transaction → the reply to deliver.
+
+Commands work at every step (/report 报修, /cancel 取消, /help 帮助, /my 我的工单, /lang);
+ticket buttons work whatever wizard is open; everything else goes to the open wizard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handlers.clock import Clock
+from handlers.conversation import fault_report, my_tickets, report_wizard, ticket_buttons, window
+from handlers.conversation.context import Context
+from handlers.conversation.registration import identify, join_code, welcome_stranger
+from handlers.messages import Inbound, Reply
+from handlers.sla.policy import PolicyBook
+from handlers.texts import EN, ZH
+from storage.engine import SessionFactory, transaction
+from storage.repositories.conversations import conversation_for
+
+MAX_TEXT = 2000
+REPORT = {"/report", "报修"}
+CANCEL = {"/cancel", "取消"}
+HELP = {"/help", "帮助", "/start"}
+MY = {"/my", "我的工单"}
+
+
+def _command(message: str) -> tuple[str, str]:
+    """("/my", "") from "/my@dutydesk_bot"; ("/start", "asset_X") from "/start asset_X"."""
+    head, _, rest = message.strip().partition(" ")
+    return head.split("@", 1)[0].lower() if head.startswith("/") else head, rest.strip()
+
+
+@dataclass
+class Router:
+    """Handles inbound events for every channel."""
+
+    sessions: SessionFactory
+    policies: PolicyBook
+    clock: Clock
+
+    async def handle(self, event: Inbound) -> Reply:
+        """Everything one event causes, committed before the reply is delivered."""
+        async with transaction(self.sessions) as session:
+            person = await identify(session, event)
+            if person is None:
+                return await welcome_stranger(session, event, self.clock)
+            conversation = await conversation_for(
+                session, event.channel, event.chat_id, event.user_id, self.clock.now()
+            )
+            ctx = Context(session, self.clock, self.policies, event, person, conversation, Reply())
+            await self._dispatch(ctx)
+            return ctx.reply
+
+    async def tick(self) -> Reply:
+        """Time-driven work of conversations (the classification window)."""
+        async with transaction(self.sessions) as session:
+            return await window.tick(session, self.policies, self.clock)
+
+    async def _dispatch(self, ctx: Context) -> None:
+        event, state = ctx.event, ctx.conversation.state
+        if event.text and len(event.text) > MAX_TEXT:
+            ctx.say(ctx.t("too_long", limit=MAX_TEXT))
+            return
+        if event.action and event.action.startswith("t:"):
+            await ticket_buttons.press(ctx, event.action)
+            return
+        command, argument = _command(event.text or "")
+        if command in REPORT or (command == "/start" and argument.startswith("asset_")):
+            await report_wizard.start(
+                ctx, argument.removeprefix("asset_") or None if command == "/start" else None
+            )
+        elif command in CANCEL:
+            had = state != "idle"
+            ctx.reset()
+            ctx.say(ctx.t("cancelled" if had else "nothing_to_cancel"))
+        elif command in HELP and not join_code(event.text):
+            ctx.say(ctx.t("help"))
+        elif command == "/join" or join_code(event.text):
+            ctx.say(ctx.t("join.already"))
+        elif command in MY:
+            await my_tickets.show(ctx)
+        elif command == "/lang":
+            if argument:
+                ctx.person.language = EN if argument.lower().startswith("en") else ZH
+            else:
+                ctx.person.language = EN if ctx.lang == ZH else ZH
+            ctx.session.add(ctx.person)
+            ctx.say(ctx.t("lang.set"))
+        elif state.startswith(report_wizard.PREFIX):
+            await report_wizard.handle(ctx)
+        elif state.startswith(fault_report.PREFIX):
+            await fault_report.handle(ctx)
+        elif event.action:
+            ctx.reply.notice = ctx.t("stale_button")
+        else:
+            ctx.say(ctx.t("unknown"))
