@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -33,7 +33,13 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=1, le=65535)
     log_level: str = "INFO"
     telegram_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
+    #: The bot's @username, for t.me deep links printed by the CLI (invites, QR codes).
+    telegram_bot_username: str | None = None
+    #: Public address of this service, for links printed by the CLI (web chat, QR codes).
+    public_url: str | None = None
     wecom_secret: SecretStr | None = None
     wecom_token: SecretStr | None = None
     wecom_aes_key: SecretStr | None = None
@@ -45,6 +51,12 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return level
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.telegram_webhook_url and not self.telegram_webhook_secret:
+            raise ValueError("telegram_webhook_url needs telegram_webhook_secret (checked on every request)")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -64,7 +76,9 @@ class Settings(BaseSettings):
             "database": safe_url(self.database_url),
             "policy": str(self.policy) if self.policy else "built-in",
             "http": f"{self.http_host}:{self.http_port}",
-            "telegram": "on" if self.telegram_token else "off",
+            "telegram": ("webhook" if self.telegram_webhook_url else "polling")
+            if self.telegram_token
+            else "off",
         }
 
 
@@ -79,3 +93,18 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         model_config = SettingsConfigDict(toml_file=config_file)
 
     return _FromFile(**overrides)
+
+
+def web_base(settings: Settings) -> str:
+    """Where people reach this service's web pages."""
+    return (settings.public_url or f"http://{settings.http_host}:{settings.http_port}").rstrip("/")
+
+
+def deep_links(settings: Settings, payload: str) -> list[tuple[str, str]]:
+    """(channel, link) pairs that open a chat with ``payload`` as the /start argument."""
+    links = [("web chat", f"{web_base(settings)}/chat?start={payload}")]
+    if settings.telegram_bot_username:
+        links.insert(
+            0, ("Telegram", f"https://t.me/{settings.telegram_bot_username.lstrip('@')}?start={payload}")
+        )
+    return links

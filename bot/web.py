@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
+from collections.abc import Callable, Iterable
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
@@ -35,31 +34,11 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok", "version": _version()})
 
 
-def build_app(runtime: Runtime) -> web.Application:
-    """The web application with every route of the service."""
+def build_app(runtime: Runtime, mounts: Iterable[Callable[[web.Application], None]] = ()) -> web.Application:
+    """The web application: the health check plus the routes each channel mounts."""
     app = web.Application(client_max_size=1024 * 1024)
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
+    for mount in mounts:
+        mount(app)
     return app
-
-
-async def serve(runtime: Runtime, stop: asyncio.Event | None = None) -> None:
-    """Serve until ``stop`` is set or the process gets SIGINT/SIGTERM."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(build_app(runtime), access_log=None)
-    await runner.setup()
-    settings = runtime.settings
-    site = web.TCPSite(runner, settings.http_host, settings.http_port)
-    await site.start()
-    log.info(
-        "dutydesk serving on http://%s:%s (%s)", settings.http_host, settings.http_port, settings.describe()
-    )
-    print(f"dutydesk is running on http://{settings.http_host}:{settings.http_port}/healthz", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        log.info("dutydesk stopping")
-        await runner.cleanup()

@@ -9,11 +9,12 @@ from typing import Annotated
 
 import typer
 
-from bot.cli import imports, sites, sla, tickets
+from bot.cli import imports, people, sites, sla, tickets
 from bot.cli.common import console, run, state
+from bot.demo import seed_demo
 from bot.runtime import Runtime
-from bot.web import serve
-from storage.engine import safe_url
+from bot.service import serve
+from storage.engine import safe_url, transaction
 from storage.migrate import current_revision, upgrade
 
 app = typer.Typer(
@@ -26,6 +27,8 @@ app.add_typer(sites.app, name="site")
 app.add_typer(imports.app, name="import")
 app.add_typer(tickets.app, name="tickets")
 app.add_typer(sla.app, name="sla")
+app.command("invite")(people.invite)
+app.command("qr")(people.qr)
 
 
 @app.callback()
@@ -50,6 +53,18 @@ def init() -> None:
     run(_init, needs_schema=False)
 
 
+@app.command()
+def demo() -> None:
+    """Seed the demo site (示例法院, assets, six people with web chat accounts) into an empty database."""
+
+    async def _demo(runtime: Runtime) -> None:
+        async with transaction(runtime.sessions) as session:
+            seeded = await seed_demo(session, runtime.clock)
+        console.print("demo site seeded" if seeded else "the database already has a site: nothing seeded")
+
+    run(_demo)
+
+
 @app.command("run")
 def run_service() -> None:
     """Start the service (HTTP server with GET /healthz) until Ctrl-C or SIGTERM."""
@@ -58,6 +73,10 @@ def run_service() -> None:
         logging.basicConfig(
             level=runtime.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        if not runtime.settings.telegram_token:
+            async with transaction(runtime.sessions) as session:
+                if await seed_demo(session, runtime.clock):
+                    console.print("no site yet and no Telegram token: seeded the demo site 示例法院 (demo)")
         await serve(runtime)
 
     run(_serve)

@@ -16,6 +16,7 @@ from handlers.messages import Inbound, Reply
 from handlers.sla.policy import PolicyBook
 from handlers.texts import EN, ZH
 from storage.engine import SessionFactory, transaction
+from storage.repositories import inbox
 from storage.repositories.conversations import conversation_for
 
 MAX_TEXT = 2000
@@ -39,9 +40,19 @@ class Router:
     policies: PolicyBook
     clock: Clock
 
-    async def handle(self, event: Inbound) -> Reply:
-        """Everything one event causes, committed before the reply is delivered."""
+    async def handle(self, event: Inbound, inbox_key: str | None = None) -> Reply:
+        """Everything one event causes, committed before the reply is delivered.
+
+        With ``inbox_key`` the stored update is claimed and marked processed in the same
+        transaction, so a redelivered or re-read update is handled exactly once.
+        """
         async with transaction(self.sessions) as session:
+            stored = None
+            if inbox_key is not None:
+                stored = await inbox.claim(session, event.channel, inbox_key)
+                if stored is None:
+                    return Reply()
+                await inbox.mark_processed(session, stored, self.clock.now())
             person = await identify(session, event)
             if person is None:
                 return await welcome_stranger(session, event, self.clock)

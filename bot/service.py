@@ -1,0 +1,98 @@
+"""The running service: the web server, the channels that are switched on, the time ticker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+
+from bot.delivery import Delivery
+from bot.runtime import Runtime
+from bot.telegram.channel import TelegramChannel
+from bot.web import build_app
+from bot.webchat.channel import WebChat
+from handlers.conversation.router import Router
+from storage.enums import Channel
+
+log = logging.getLogger("dutydesk.service")
+TICK_SECONDS = 1.0
+
+
+class Service:
+    """Everything one dutydesk process runs."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.router = Router(runtime.sessions, runtime.policies, runtime.clock)
+        self.delivery = Delivery()
+        self.webchat = WebChat(runtime, self.router, self.delivery)
+        self.delivery.add(Channel.WEBCHAT, self.webchat.deliver)
+        self.telegram: TelegramChannel | None = None
+        if runtime.settings.telegram_token:
+            self.telegram = TelegramChannel(runtime, self.router, self.delivery)
+            self.delivery.add(Channel.TELEGRAM, self.telegram.send)
+        mounts = [self.webchat.routes] + ([self.telegram.routes] if self.telegram else [])
+        self.app = build_app(runtime, mounts)
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Listen, recover what a previous run left, start the channels and the ticker."""
+        settings = self.runtime.settings
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, settings.http_host, settings.http_port).start()
+        await self.webchat.recover()
+        if self.telegram is not None:
+            await self.telegram.start()
+        self._ticker = asyncio.create_task(self._tick_forever())
+        log.info(
+            "dutydesk serving on http://%s:%s (%s)",
+            settings.http_host,
+            settings.http_port,
+            settings.describe(),
+        )
+
+    async def stop(self) -> None:
+        """Stop in reverse order, finishing the messages being handled."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self.telegram is not None:
+            await self.telegram.stop()
+        await self.webchat.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def tick(self) -> None:
+        """One round of time-driven work (the classification window)."""
+        await self.delivery.deliver(await self.router.tick())
+
+    async def _tick_forever(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("tick failed")
+            await asyncio.sleep(TICK_SECONDS)
+
+
+async def serve(runtime: Runtime, stop: asyncio.Event | None = None) -> None:
+    """Run the service until ``stop`` is set or the process gets SIGINT/SIGTERM."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    service = Service(runtime)
+    await service.start()
+    settings = runtime.settings
+    base = f"http://{settings.http_host}:{settings.http_port}"
+    print(f"dutydesk is running on {base}/healthz · web chat: {base}/chat", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await service.stop()
