@@ -24,8 +24,9 @@ TICK_SECONDS = 1.0
 class Service:
     """Everything one dutydesk process runs."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, tick_seconds: float | None = TICK_SECONDS) -> None:
         self.runtime = runtime
+        self.tick_seconds = tick_seconds
         self.router = Router(runtime.sessions, runtime.policies, runtime.clock)
         self.delivery = Delivery()
         self.webchat = WebChat(runtime, self.router, self.delivery)
@@ -48,7 +49,8 @@ class Service:
         await self.webchat.recover()
         if self.telegram is not None:
             await self.telegram.start()
-        self._ticker = asyncio.create_task(self._tick_forever())
+        if self.tick_seconds is not None:
+            self._ticker = asyncio.create_task(self._tick_forever(self.tick_seconds))
         log.info(
             "dutydesk serving on http://%s:%s (%s)",
             settings.http_host,
@@ -64,7 +66,7 @@ class Service:
                 await self._ticker
         if self.telegram is not None:
             await self.telegram.stop()
-        await self.webchat.close()
+        await self.webchat.drain()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -72,13 +74,19 @@ class Service:
         """One round of time-driven work (the classification window)."""
         await self.delivery.deliver(await self.router.tick())
 
-    async def _tick_forever(self) -> None:
+    async def idle(self) -> None:
+        """Wait until every inbound message taken so far has been handled and answered."""
+        await self.webchat.drain()
+        if self.telegram is not None:
+            await self.telegram.drain()
+
+    async def _tick_forever(self, seconds: float) -> None:
         while True:
             try:
                 await self.tick()
             except Exception:
                 log.exception("tick failed")
-            await asyncio.sleep(TICK_SECONDS)
+            await asyncio.sleep(seconds)
 
 
 async def serve(runtime: Runtime, stop: asyncio.Event | None = None) -> None:

@@ -37,6 +37,10 @@ class ManualClock:
         self._now += delta
         return self._now
 
+    def advance_minutes(self, minutes: float) -> datetime:
+        """Move forward by ``minutes``."""
+        return self.advance(timedelta(minutes=minutes))
+
     def set(self, when: datetime) -> None:
         """Jump to ``when`` (timezone-aware)."""
         if when.tzinfo is None:

@@ -103,8 +103,7 @@ class TelegramChannel:
         """Stop polling and processing."""
         if self.app.updater is not None and self.app.updater.running:
             await self.app.updater.stop()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.drain()
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
@@ -163,6 +162,11 @@ class TelegramChannel:
                 await self._process_payload(row.payload)
             except Exception:
                 log.exception("telegram update %s could not be handled after restart", row.key)
+
+    async def drain(self) -> None:
+        """Wait until every inbound message taken so far has been handled."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.create_task(work)

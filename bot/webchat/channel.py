@@ -147,11 +147,6 @@ class WebChat:
             )
             await self._process(event, row.key)
 
-    async def close(self) -> None:
-        """Wait for messages being handled."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
     async def _process(self, event: Inbound, key: str) -> None:
         try:
             reply = await self.router.handle(event, inbox_key=key)
@@ -187,6 +182,11 @@ class WebChat:
         async with self._changed:
             self._version += 1
             self._changed.notify_all()
+
+    async def drain(self) -> None:
+        """Wait until every inbound message taken so far has been handled."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.create_task(work)

@@ -28,26 +28,34 @@ class Notifier:
     clock: Clock
     reply: Reply
 
-    async def holders(self, ticket: Ticket, *, new: bool = False) -> list[Person]:
+    async def holders(
+        self, ticket: Ticket, *, new: bool = False, all_engineers: bool = False
+    ) -> list[Person]:
         """Who follows a ticket: its reporter, its engineer (all engineers while nobody has
-        taken it) and the site's supervisors. A new ticket goes to engineers and supervisors."""
+        taken it, or with ``all_engineers``) and the site's supervisors. A new ticket goes to
+        engineers and supervisors."""
         people: dict[int, Person] = {}
         if not new and (reporter := await self.session.get(Person, ticket.reporter_id)):
             people[ticket.reporter_id] = reporter
-        if ticket.assignee_id is not None and (
-            assignee := await self.session.get(Person, ticket.assignee_id)
-        ):
-            people[ticket.assignee_id] = assignee
+        assignee = None if ticket.assignee_id is None else await self.session.get(Person, ticket.assignee_id)
+        if assignee is not None and assignee.id is not None and not all_engineers:
+            people[assignee.id] = assignee
         else:
             people.update({p.id or 0: p for p in await members(self.session, ticket.site_id, Role.ENGINEER)})
         people.update({p.id or 0: p for p in await members(self.session, ticket.site_id, Role.SUPERVISOR)})
         return list(people.values())
 
     async def tell(
-        self, ticket: Ticket, headline: Headline, *, exclude: int | None = None, new: bool = False
+        self,
+        ticket: Ticket,
+        headline: Headline,
+        *,
+        exclude: int | None = None,
+        new: bool = False,
+        all_engineers: bool = False,
     ) -> None:
         """Send ``headline`` + the ticket's card (+ the reader's buttons) to every holder."""
-        for person in await self.holders(ticket, new=new):
+        for person in await self.holders(ticket, new=new, all_engineers=all_engineers):
             if person.id != exclude:
                 await self.send_card(person, ticket, headline)
 

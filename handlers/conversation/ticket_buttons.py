@@ -127,4 +127,5 @@ async def _announce(ctx: Context, ticket: Ticket, kind: str) -> None:
     notifier = Notifier(ctx.session, ctx.policies, ctx.clock, ctx.reply)
     ctx.reply.notice = ctx.t("done")
     await notifier.send_card(ctx.person, ticket, headline)
-    await notifier.tell(ticket, headline, exclude=ctx.person.id)
+    # The engineers who were offered the ticket hear that someone took it.
+    await notifier.tell(ticket, headline, exclude=ctx.person.id, all_engineers=kind == "acknowledge")

@@ -1,0 +1,92 @@
+"""Fixtures of the scenario suite: every scenario runs on each channel and each database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+import bot.demo
+from bot.runtime import Runtime
+from handlers.clock import ManualClock
+from handlers.directory.assets_import import ASSET_COLUMNS, import_assets
+from handlers.directory.tables import read_rows
+from handlers.sla.policy import PolicyBook, load_policy
+from storage.engine import transaction
+from storage.enums import Channel, Role
+from storage.models import Person
+from storage.repositories.people import add_membership, link_identity
+from storage.repositories.sites import create_site
+from tests.conftest import Database
+from tests.fakes.telegram_api import FakeBotApi
+from tests.scenarios.stage import (
+    TOKEN,
+    Actor,
+    Stage,
+    TelegramDriver,
+    WebchatDriver,
+    free_port,
+    open_service,
+    settings_for,
+)
+
+CHANNELS = ["webchat", "telegram"]
+REPORTERS = 20
+#: key → (name, role); reporters r1..r20 come on top.
+STAFF = {
+    "e1": ("马骏", Role.ENGINEER),
+    "e2": ("何亮", Role.ENGINEER),
+    "s1": ("林国栋", Role.SUPERVISOR),
+    "m1": ("郭建华", Role.MANAGER),
+}
+
+
+async def seed_cast(database: Database, clock: ManualClock) -> dict[str, Actor]:
+    """The demo site with its assets, 20 reporters and the staff, each with two chat accounts."""
+    people = {f"r{n}": (f"报修人{n}", Role.REPORTER) for n in range(1, REPORTERS + 1)} | STAFF
+    cast: dict[str, Actor] = {}
+    async with transaction(database.factory) as session:
+        site = await create_site(session, "示例法院", "demo", clock.now())
+        await import_assets(
+            session, read_rows(Path(bot.demo.__file__).with_name("assets.csv"), ASSET_COLUMNS)
+        )
+        for number, (key, (name, role)) in enumerate(people.items(), start=1):
+            person = Person(name=name, phone=f"1380000{number:04d}", created_at=clock.now())
+            session.add(person)
+            await session.flush()
+            assert person.id is not None and site.id is not None
+            await add_membership(session, person.id, site.id, role)
+            await link_identity(session, person.id, Channel.TELEGRAM, str(10_000 + number))
+            await link_identity(session, person.id, Channel.WEBCHAT, key)
+            cast[key] = Actor(key, name, person.id, 10_000 + number, key)
+    return cast
+
+
+@pytest.fixture(params=CHANNELS)
+async def stage(request: pytest.FixtureRequest, db: Database, clock: ManualClock) -> AsyncIterator[Stage]:
+    """A running service on one channel and one database, with the cast seeded."""
+    cast = await seed_cast(db, clock)
+    port = free_port()
+    api = None
+    if request.param == "telegram":
+        api = FakeBotApi(TOKEN)
+        await api.start()
+        for actor in cast.values():
+            api.user(actor.telegram_id, actor.name)
+    runtime = Runtime(
+        settings_for(request.param, port, api), db.engine, db.factory, PolicyBook(load_policy()), clock
+    )
+    try:
+        async for service in open_service(runtime):
+            if api is not None:
+                yield Stage(service, clock, TelegramDriver(api, service), cast)
+            else:
+                driver = WebchatDriver(f"http://127.0.0.1:{port}", service)
+                try:
+                    yield Stage(service, clock, driver, cast)
+                finally:
+                    await driver.close()
+    finally:
+        if api is not None:
+            await api.stop()

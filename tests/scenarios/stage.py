@@ -1,0 +1,197 @@
+"""The stage the scenarios play on: a running dutydesk service, its database, a cast of people
+with a Telegram and a web chat account each, and a driver per channel.
+
+A driver is how a person uses the bot: ``send`` types, ``press`` taps the newest button with a
+label, ``seen`` is every bot message the person received. The same scenario runs on every
+channel and on every database.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import aiohttp
+
+from bot.runtime import Runtime
+from bot.service import Service
+from bot.settings import Settings
+from handlers.clock import ManualClock
+from tests.fakes.telegram_api import FakeBotApi
+
+TOKEN = "123456:TEST-token"
+SECRET = "s3cret-webhook-token"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A bot message as a person sees it: its text and the labels of its buttons."""
+
+    text: str
+    labels: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Someone of the cast: their person id and their accounts."""
+
+    key: str
+    name: str
+    person_id: int
+    telegram_id: int
+    webchat_user: str
+
+
+class Driver(Protocol):
+    """How a person uses the bot on one channel."""
+
+    name: str
+
+    async def send(self, who: Actor, text: str) -> None: ...
+    async def press(self, who: Actor, label: str) -> None: ...
+    async def press_action(self, who: Actor, action: str) -> None: ...
+    async def seen(self, who: Actor) -> list[Seen]: ...
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Stage:
+    """A running service plus whatever the channel under test needs."""
+
+    service: Service
+    clock: ManualClock
+    driver: Driver
+    cast: dict[str, Actor] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Actor:
+        return self.cast[key]
+
+
+class WebchatDriver:
+    """Plays people on the web chat through its HTTP API, as the page does."""
+
+    name = "webchat"
+
+    def __init__(self, base: str, service: Service) -> None:
+        self.base, self.service = base, service
+        self.http = aiohttp.ClientSession()
+        self._sent = 0
+
+    async def close(self) -> None:
+        """Close the HTTP client."""
+        await self.http.close()
+
+    async def post(self, body: Mapping[str, object]) -> int:
+        """POST one message to the send API; the HTTP status."""
+        async with self.http.post(f"{self.base}/chat/api/send", json=body) as response:
+            return response.status
+
+    async def send(self, who: Actor, text: str) -> None:
+        self._sent += 1
+        assert await self.post({"user": who.webchat_user, "text": text, "client_id": f"c{self._sent}"}) == 202
+        await self.service.idle()
+
+    async def press(self, who: Actor, label: str) -> None:
+        for seen in reversed(await self.seen(who)):
+            if label in seen.labels:
+                await self.press_action(who, seen.actions[seen.labels.index(label)])
+                return
+        raise AssertionError(f"{who.key} has no button {label!r}: {await self.seen(who)}")
+
+    async def press_action(self, who: Actor, action: str) -> None:
+        self._sent += 1
+        body = {"user": who.webchat_user, "action": action, "client_id": f"c{self._sent}"}
+        assert await self.post(body) == 202
+        await self.service.idle()
+
+    async def seen(self, who: Actor) -> list[Seen]:
+        url = f"{self.base}/chat/api/messages?user={who.webchat_user}&after=0&wait=0"
+        async with self.http.get(url) as response:
+            lines = (await response.json())["messages"]
+        return [
+            Seen(
+                line["text"],
+                tuple(b["label"] for row in line["buttons"] for b in row),
+                tuple(b["action"] for row in line["buttons"] for b in row),
+            )
+            for line in lines
+            if line["direction"] == "out"
+        ]
+
+
+class TelegramDriver:
+    """Plays people on Telegram through the fake Bot API; updates reach the bot by webhook."""
+
+    name = "telegram"
+
+    def __init__(self, api: FakeBotApi, service: Service) -> None:
+        self.api, self.service = api, service
+
+    async def send(self, who: Actor, text: str) -> None:
+        self.api.message(who.telegram_id, text)
+        await self._deliver()
+
+    async def press(self, who: Actor, label: str) -> None:
+        for message in reversed(self.api.messages_to(who.telegram_id)):
+            for row in (message.reply_markup or {}).get("inline_keyboard", []):
+                for button in row:
+                    if button["text"] == label:
+                        self.api.press(who.telegram_id, message.message_id, button["callback_data"])
+                        await self._deliver()
+                        return
+        raise AssertionError(f"{who.key} has no button {label!r}: {await self.seen(who)}")
+
+    async def press_action(self, who: Actor, action: str) -> None:
+        last = self.api.messages_to(who.telegram_id)[-1]
+        self.api.press(who.telegram_id, last.message_id, action, strict=False)
+        await self._deliver()
+
+    async def seen(self, who: Actor) -> list[Seen]:
+        found = []
+        for message in self.api.messages_to(who.telegram_id):
+            rows = (message.reply_markup or {}).get("inline_keyboard", [])
+            found.append(
+                Seen(
+                    message.text or "",
+                    tuple(b["text"] for row in rows for b in row),
+                    tuple(b["callback_data"] for row in rows for b in row),
+                )
+            )
+        return found
+
+    async def _deliver(self) -> None:
+        statuses = await self.api.deliver()
+        assert all(status == 200 for status in statuses), statuses
+        await self.service.idle()
+
+
+def settings_for(channel: str, port: int, api: FakeBotApi | None) -> Settings:
+    """Service settings for a stage (the database comes from the test's own engine)."""
+    if channel == "webchat" or api is None:
+        return Settings(http_port=port)
+    return Settings(
+        http_port=port,
+        telegram_token=TOKEN,
+        telegram_api_url=api.url,
+        telegram_webhook_url=f"http://127.0.0.1:{port}/telegram/webhook",
+        telegram_webhook_secret=SECRET,
+    )
+
+
+async def open_service(runtime: Runtime) -> AsyncIterator[Service]:
+    """A started service (no background ticker: scenarios tick the injected clock themselves)."""
+    service = Service(runtime, tick_seconds=None)
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
