@@ -9,14 +9,11 @@ from storage.models import Deadline, FaultReport, Ticket
 from tests.scenarios.stage import Stage
 
 
-def texts(seen: list[object]) -> str:
-    """Every text a person saw, joined (for "did they see X" checks)."""
-    return "\n".join(getattr(s, "text", "") for s in seen)
+OUTAGE = "全院断网了，核心交换机红灯"
+FAULT_REPORT = ("核心交换机电源模块故障", "更换电源模块", "建议配置冗余电源")
 
 
-async def report(
-    stage: Stage, who: str, *answers: str, description: str = "全院断网了，核心交换机红灯"
-) -> None:
+async def report(stage: Stage, who: str, *answers: str, description: str = OUTAGE) -> None:
     """Walk the wizard: 报修 → 计算机网络 → the core switch → description → answers → 确认提交."""
     d, person = stage.driver, stage[who]
     await d.send(person, "报修")
