@@ -8,7 +8,6 @@ from storage.engine import transaction
 from storage.models import Deadline, FaultReport, Ticket
 from tests.scenarios.stage import Stage
 
-
 OUTAGE = "全院断网了，核心交换机红灯"
 FAULT_REPORT = ("核心交换机电源模块故障", "更换电源模块", "建议配置冗余电源")
 
