@@ -32,8 +32,12 @@ async def conversation_for(
 
 
 async def active_since(session: AsyncSession, prefix: str, before: datetime) -> Sequence[Conversation]:
-    """Conversations in a state starting with ``prefix`` whose wizard started before ``before``."""
-    query = select(Conversation).where(
-        col(Conversation.state).startswith(prefix), col(Conversation.started_at) <= before
+    """Conversations in a state starting with ``prefix`` whose wizard started before ``before``,
+    locked; rows another process holds are skipped (it is handling them)."""
+    query = (
+        select(Conversation)
+        .where(col(Conversation.state).startswith(prefix), col(Conversation.started_at) <= before)
+        .order_by(col(Conversation.started_at))
+        .with_for_update(skip_locked=True)
     )
-    return (await session.exec(query.order_by(col(Conversation.started_at)))).all()
+    return (await session.exec(query)).all()

@@ -50,6 +50,7 @@ class Driver(Protocol):
 
     name: str
 
+    async def meet(self, who: Actor) -> None: ...
     async def send(self, who: Actor, text: str) -> None: ...
     async def press(self, who: Actor, label: str) -> None: ...
     async def press_action(self, who: Actor, action: str) -> None: ...
@@ -95,6 +96,9 @@ class WebchatDriver:
         async with self.http.post(f"{self.base}/chat/api/send", json=body) as response:
             return response.status
 
+    async def meet(self, who: Actor) -> None:
+        """Nothing to do: anyone may open the page."""
+
     async def send(self, who: Actor, text: str) -> None:
         self._sent += 1
         assert await self.post({"user": who.webchat_user, "text": text, "client_id": f"c{self._sent}"}) == 202
@@ -135,6 +139,10 @@ class TelegramDriver:
 
     def __init__(self, api: FakeBotApi, service: Service) -> None:
         self.api, self.service = api, service
+
+    async def meet(self, who: Actor) -> None:
+        """A new Telegram account opens a chat with the bot."""
+        self.api.user(who.telegram_id, who.name)
 
     async def send(self, who: Actor, text: str) -> None:
         self.api.message(who.telegram_id, text)
