@@ -63,20 +63,18 @@ async def seed_cast(database: Database, clock: ManualClock) -> dict[str, Actor]:
     return cast
 
 
-@pytest.fixture(params=CHANNELS)
-async def stage(request: pytest.FixtureRequest, db: Database, clock: ManualClock) -> AsyncIterator[Stage]:
-    """A running service on one channel and one database, with the cast seeded."""
+async def open_stage(channel: str, db: Database, clock: ManualClock) -> AsyncIterator[Stage]:
+    """A running service on ``channel`` and the test's database, with the cast seeded."""
     cast = await seed_cast(db, clock)
     port = free_port()
     api = None
-    if request.param == "telegram":
+    if channel == "telegram":
         api = FakeBotApi(TOKEN)
         await api.start()
         for actor in cast.values():
             api.user(actor.telegram_id, actor.name)
-    runtime = Runtime(
-        settings_for(request.param, port, api), db.engine, db.factory, PolicyBook(load_policy()), clock
-    )
+    settings = settings_for(channel, port, api)
+    runtime = Runtime(settings, db.engine, db.factory, PolicyBook(load_policy()), clock)
     try:
         async for service in open_service(runtime):
             if api is not None:
@@ -90,3 +88,17 @@ async def stage(request: pytest.FixtureRequest, db: Database, clock: ManualClock
     finally:
         if api is not None:
             await api.stop()
+
+
+@pytest.fixture(params=CHANNELS)
+async def stage(request: pytest.FixtureRequest, db: Database, clock: ManualClock) -> AsyncIterator[Stage]:
+    """A running service on each channel and each database."""
+    async for opened in open_stage(request.param, db, clock):
+        yield opened
+
+
+@pytest.fixture
+async def webchat(db: Database, clock: ManualClock) -> AsyncIterator[Stage]:
+    """A running service on the web chat only (each database)."""
+    async for opened in open_stage("webchat", db, clock):
+        yield opened
