@@ -18,6 +18,7 @@ false.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -26,6 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
+import pytest
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
@@ -359,3 +361,14 @@ class Browser:
 def _css(value: str) -> str:
     """``value`` escaped for a double-quoted CSS attribute selector."""
     return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def require_chromium() -> None:
+    """Skip without chromium, except where DUTYDESK_TEST_REQUIRE_BROWSER=1 (CI): there, fail."""
+    if chromium_available():
+        return
+    if os.environ.get("DUTYDESK_TEST_REQUIRE_BROWSER") == "1":
+        pytest.fail(
+            "DUTYDESK_TEST_REQUIRE_BROWSER=1 but /usr/bin/chromium or /usr/bin/chromedriver is missing"
+        )
+    pytest.skip("needs Debian's chromium and chromium-driver in /usr/bin")

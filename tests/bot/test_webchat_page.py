@@ -19,11 +19,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.browser import Browser, chromium_available
+from tests.browser import Browser, require_chromium
 
-pytestmark = pytest.mark.skipif(
-    not chromium_available(), reason="needs Debian's chromium and chromium-driver in /usr/bin"
-)
+
+@pytest.fixture(autouse=True)
+def needs_chromium() -> None:
+    """These tests drive a real browser."""
+    require_chromium()
+
 
 PAGE = Path(__file__).resolve().parents[2] / "bot" / "webchat" / "static" / "chat.html"
 PEOPLE = [

@@ -27,7 +27,9 @@ USER = 4242
 
 def keyboard(*rows: list[tuple[str, str]]) -> InlineKeyboardMarkup:
     """An inline keyboard of callback buttons."""
-    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows])
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
+    )
 
 
 @pytest.fixture
@@ -52,9 +54,11 @@ async def test_get_me_and_wrong_token(api: FakeBotApi, bot: Bot) -> None:
     assert [call.method for call in api.calls] == ["getMe", "getMe"]
 
     stranger = Bot("123456789:WRONG", base_url=api.base_url)
-    with pytest.raises(InvalidToken, match="Unauthorized"):
-        await stranger.initialize()
-    await stranger.request.shutdown()  # Bot.shutdown() skips a bot that never initialised
+    try:
+        with pytest.raises(InvalidToken, match="was rejected by the server"):
+            await stranger.initialize()
+    finally:
+        await stranger.request.shutdown()  # Bot.shutdown() skips a bot that never initialised
     assert (api.calls[-1].status, api.calls[-1].description) == (401, "Unauthorized")
 
 
@@ -75,7 +79,10 @@ async def test_unknown_method_and_raw_requests(api: FakeBotApi) -> None:
 async def test_send_message_with_inline_keyboard(api: FakeBotApi, bot: Bot) -> None:
     markup = InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton("接单", callback_data="t:1:accept"), InlineKeyboardButton("转派", callback_data="t:1:pass")],
+            [
+                InlineKeyboardButton("接单", callback_data="t:1:accept"),
+                InlineKeyboardButton("转派", callback_data="t:1:pass"),
+            ],
             [InlineKeyboardButton("Manual", url="https://example.com/manual")],
         ]
     )
@@ -123,7 +130,9 @@ async def test_formatting_errors_are_refused(bot: Bot) -> None:
 async def test_callback_data_is_limited_to_64_bytes(api: FakeBotApi, bot: Bot) -> None:
     await bot.send_message(USER, "ok", reply_markup=keyboard([("a", "é" * 32)]))  # 64 bytes
     with pytest.raises(BadRequest, match="^Button_data_invalid$"):
-        await bot.send_message(USER, "too long", reply_markup=keyboard([("a", "é" * 33)]))  # 33 chars, 66 bytes
+        await bot.send_message(
+            USER, "too long", reply_markup=keyboard([("a", "é" * 33)])
+        )  # 33 chars, 66 bytes
     assert api.calls[-1].description == "Bad Request: BUTTON_DATA_INVALID"
     assert [m.text for m in api.messages_to(USER)] == ["ok"]
 
@@ -138,7 +147,10 @@ async def test_unknown_chat(api: FakeBotApi, bot: Bot) -> None:
 async def test_edit_message_text_in_place(api: FakeBotApi, bot: Bot) -> None:
     sent = await bot.send_message(USER, "工单 #1：待接单", reply_markup=keyboard([("接单", "t:1:accept")]))
     edited = await bot.edit_message_text(
-        "工单 #1：已接单", chat_id=USER, message_id=sent.message_id, reply_markup=keyboard([("完成", "t:1:done")])
+        "工单 #1：已接单",
+        chat_id=USER,
+        message_id=sent.message_id,
+        reply_markup=keyboard([("完成", "t:1:done")]),
     )
     assert isinstance(edited, type(sent)) and edited.edit_date is not None
     [message] = api.messages_to(USER)
@@ -147,7 +159,10 @@ async def test_edit_message_text_in_place(api: FakeBotApi, bot: Bot) -> None:
 
     with pytest.raises(BadRequest, match="^Message is not modified: specified new message content"):
         await bot.edit_message_text(
-            "工单 #1：已接单", chat_id=USER, message_id=sent.message_id, reply_markup=keyboard([("完成", "t:1:done")])
+            "工单 #1：已接单",
+            chat_id=USER,
+            message_id=sent.message_id,
+            reply_markup=keyboard([("完成", "t:1:done")]),
         )
     with pytest.raises(BadRequest, match="^Message to edit not found$"):
         await bot.edit_message_text("x", chat_id=USER, message_id=99)
@@ -156,7 +171,9 @@ async def test_edit_message_text_in_place(api: FakeBotApi, bot: Bot) -> None:
     await bot.edit_message_text("工单 #1：已接单", chat_id=USER, message_id=sent.message_id)
     assert api.messages_to(USER)[0].buttons == []
     # ...and editMessageReplyMarkup puts one back.
-    await bot.edit_message_reply_markup(USER, sent.message_id, reply_markup=keyboard([("重开", "t:1:reopen")]))
+    await bot.edit_message_reply_markup(
+        USER, sent.message_id, reply_markup=keyboard([("重开", "t:1:reopen")])
+    )
     assert (api.messages_to(USER)[0].edited, api.sent[-1].buttons) == (3, [[("重开", "t:1:reopen")]])
 
     assert await bot.delete_message(USER, sent.message_id)
@@ -174,11 +191,15 @@ async def test_answer_callback_query_once(api: FakeBotApi, bot: Bot) -> None:
     [received] = await bot.get_updates()
     assert received.callback_query is not None and received.callback_query.data == "t:1:accept"
     assert await received.callback_query.answer("已接单")
-    with pytest.raises(BadRequest, match="^Query is too old and response timeout expired or query id is invalid$"):
+    with pytest.raises(
+        BadRequest, match="^Query is too old and response timeout expired or query id is invalid$"
+    ):
         await bot.answer_callback_query(query["id"])
     with pytest.raises(BadRequest, match="^Query is too old"):
         await bot.answer_callback_query("123")
-    assert [(a.query_id, a.text, a.show_alert) for a in api.answered_callbacks] == [(query["id"], "已接单", False)]
+    assert [(a.query_id, a.text, a.show_alert) for a in api.answered_callbacks] == [
+        (query["id"], "已接单", False)
+    ]
 
     with pytest.raises(LookupError):
         api.press(USER, sent.message_id, "t:1:other")  # no such button on the message
@@ -224,8 +245,12 @@ async def test_a_second_poller_terminates_the_first(api: FakeBotApi, bot: Bot) -
 
 
 async def test_set_my_commands_per_language(api: FakeBotApi, bot: Bot) -> None:
-    assert await bot.set_my_commands([BotCommand("start", "开始"), BotCommand("report", "报修")], language_code="zh")
-    assert await bot.set_my_commands([BotCommand("start", "Start"), BotCommand("report", "Report a fault")], language_code="en")
+    assert await bot.set_my_commands(
+        [BotCommand("start", "开始"), BotCommand("report", "报修")], language_code="zh"
+    )
+    assert await bot.set_my_commands(
+        [BotCommand("start", "Start"), BotCommand("report", "Report a fault")], language_code="en"
+    )
     assert api.commands == {
         "zh": [("start", "开始"), ("report", "报修")],
         "en": [("start", "Start"), ("report", "Report a fault")],
@@ -299,7 +324,9 @@ async def test_get_file_and_download(api: FakeBotApi, bot: Bot) -> None:
 
 async def test_send_photo_upload(api: FakeBotApi, bot: Bot) -> None:
     """A multipart upload is stored; its file_id can be fetched and sent again."""
-    sent = await bot.send_photo(USER, photo=b"jpeg bytes", caption="现场照片", reply_markup=keyboard([("ok", "ok")]))
+    sent = await bot.send_photo(
+        USER, photo=b"jpeg bytes", caption="现场照片", reply_markup=keyboard([("ok", "ok")])
+    )
     file_id = sent.photo[-1].file_id
     assert await (await bot.get_file(file_id)).download_as_bytearray() == bytearray(b"jpeg bytes")
     again = await bot.send_photo(USER, photo=file_id)
@@ -324,7 +351,9 @@ class Receiver:
     async def handle(self, request: web.Request) -> web.Response:
         """Record one delivery."""
         body = await request.json()
-        self.received.append((request.headers.get("X-Telegram-Bot-Api-Secret-Token"), request.content_type, body))
+        self.received.append(
+            (request.headers.get("X-Telegram-Bot-Api-Secret-Token"), request.content_type, body)
+        )
         return web.Response(status=self.statuses.pop(0) if self.statuses else 200)
 
 
@@ -344,7 +373,9 @@ async def test_webhook_delivery_and_redelivery(
     api: FakeBotApi, bot: Bot, receiver: tuple[Receiver, str]
 ) -> None:
     hook, url = receiver
-    assert await bot.set_webhook(url, secret_token="s3cret-Token_1", allowed_updates=["message", "callback_query"])
+    assert await bot.set_webhook(
+        url, secret_token="s3cret-Token_1", allowed_updates=["message", "callback_query"]
+    )
     assert api.webhook is not None and api.webhook.secret_token == "s3cret-Token_1"
     update = api.message(USER, "报修：3 楼打印机卡纸")
 
