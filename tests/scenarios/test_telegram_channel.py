@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import pytest
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from bot.runtime import Runtime
 from bot.service import Service
@@ -16,7 +16,7 @@ from handlers.clock import ManualClock
 from handlers.sla.policy import PolicyBook, load_policy
 from storage.engine import transaction
 from storage.enums import Channel
-from storage.models import InboxUpdate
+from storage.models import Attachment, InboxUpdate
 from storage.repositories import inbox
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeBotApi
@@ -153,3 +153,33 @@ async def test_polling_mode(db: Database, clock: ManualClock) -> None:
             assert (api.messages_to(r1)[0].text or "").startswith("报修：")
         finally:
             await service.stop()
+
+
+async def test_photos_and_voice_notes_are_kept_with_the_ticket(bench: Bench) -> None:
+    r1 = bench.cast["r1"].telegram_id
+
+    async def say(
+        text: str | None = None, photo_file_id: str | None = None, voice_file_id: str | None = None
+    ) -> None:
+        bench.api.message(r1, text, photo_file_id, voice_file_id)
+        await bench.api.deliver()
+        await bench.service.idle()
+
+    async def tap(data: str) -> None:
+        bench.api.press(r1, bench.api.messages_to(r1)[-1].message_id, data)
+        await bench.api.deliver()
+        await bench.service.idle()
+
+    await say(text="/start asset_SRV-CASE-01")
+    await say(photo_file_id="photo-of-the-screen")
+    assert bench.api.messages_to(r1)[-1].text == "已收到附件，请再用文字描述一下故障。"
+    await say(voice_file_id="voice-note")
+    await say(text="蓝屏了")
+    await tap("w:y")
+    await tap("w:ok")
+    async with transaction(bench.service.runtime.sessions) as session:
+        files = (await session.exec(select(Attachment).order_by(col(Attachment.id)))).all()
+    assert [(f.kind, f.location, f.ticket_id) for f in files] == [
+        ("photo", "telegram:photo-of-the-screen", 1),
+        ("voice", "telegram:voice-note", 1),
+    ]
