@@ -7,6 +7,9 @@ serialise instead of losing updates. PostgreSQL runs through asyncpg.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -70,8 +73,29 @@ def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
+#: One writer at a time per SQLite engine within a process. SQLite allows one writer anyway;
+#: queueing here is FIFO, whereas its busy handler retries with sleeps of up to 100 ms, which
+#: under load turns into seconds of latency. Other processes still meet busy_timeout.
+_sqlite_writers: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _writer_lock(factory: SessionFactory) -> asyncio.Lock | None:
+    engine = factory.kw.get("bind")
+    if not isinstance(engine, AsyncEngine) or engine.dialect.name != "sqlite":
+        return None
+    lock = _sqlite_writers.get(engine)
+    if lock is None:
+        lock = _sqlite_writers[engine] = asyncio.Lock()
+    return lock
+
+
 @asynccontextmanager
 async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
     """One unit of work: commit on success, roll back on any exception."""
-    async with factory() as session, session.begin():
+    lock = _writer_lock(factory)
+    async with contextlib.AsyncExitStack() as stack:
+        if lock is not None:
+            await stack.enter_async_context(lock)
+        session = await stack.enter_async_context(factory())
+        await stack.enter_async_context(session.begin())
         yield session

@@ -140,16 +140,21 @@ class TelegramChannel:
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         key = str(update.update_id)
         now = self.runtime.clock.now()
-        async with transaction(self.runtime.sessions) as session:
-            await inbox.store(session, Channel.TELEGRAM, key, update.to_dict(), now)
+        if not self.webhook_url:  # a polled update is stored here; a webhook one already was
+            async with transaction(self.runtime.sessions) as session:
+                await inbox.store(session, Channel.TELEGRAM, key, update.to_dict(), now)
         event = inbound(update, now)
         if event is None:
             async with transaction(self.runtime.sessions) as session:
-                row = await inbox.claim(session, Channel.TELEGRAM, key)
-                if row is not None:
-                    await inbox.mark_processed(session, row, now)
+                await inbox.claim(session, Channel.TELEGRAM, key, now)
             return
-        reply = await self.router.handle(event, inbox_key=key)
+        try:
+            reply = await self.router.handle(event, inbox_key=key)
+        except Exception as error:
+            log.exception("telegram update %s failed", key)
+            async with transaction(self.runtime.sessions) as session:
+                await inbox.give_up(session, Channel.TELEGRAM, key, now, repr(error))
+            return
         if update.callback_query is not None:
             await update.callback_query.answer(text=(reply.notice or "")[:200] or None)
         await self.delivery.deliver(reply)

@@ -150,8 +150,10 @@ class WebChat:
     async def _process(self, event: Inbound, key: str) -> None:
         try:
             reply = await self.router.handle(event, inbox_key=key)
-        except Exception:
+        except Exception as error:
             log.exception("web chat message from %s failed", event.user_id)
+            async with transaction(self.runtime.sessions) as session:
+                await inbox.give_up(session, Channel.WEBCHAT, key, self.runtime.clock.now(), repr(error))
             return
         if reply.notice and not reply.messages:
             reply.say(Address(event.channel, event.chat_id), reply.notice)

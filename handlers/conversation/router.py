@@ -47,12 +47,10 @@ class Router:
         transaction, so a redelivered or re-read update is handled exactly once.
         """
         async with transaction(self.sessions) as session:
-            stored = None
-            if inbox_key is not None:
-                stored = await inbox.claim(session, event.channel, inbox_key)
-                if stored is None:
-                    return Reply()
-                await inbox.mark_processed(session, stored, self.clock.now())
+            if inbox_key is not None and not await inbox.claim(
+                session, event.channel, inbox_key, self.clock.now()
+            ):
+                return Reply()
             person = await identify(session, event)
             if person is None:
                 return await welcome_stranger(session, event, self.clock)

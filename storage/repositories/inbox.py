@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,16 +30,24 @@ async def store(
     return bool(outcome.rowcount)
 
 
-async def claim(session: AsyncSession, channel: Channel, key: str) -> InboxUpdate | None:
-    """The stored update if nobody has processed it yet (locked for this transaction)."""
-    query = (
-        select(InboxUpdate)
+async def claim(session: AsyncSession, channel: Channel, key: str, now: datetime) -> bool:
+    """Mark a stored update processed unless someone already did; True when it is ours.
+
+    One UPDATE ... RETURNING: concurrent claimers of the same update get one winner, and the
+    mark is committed with the handling (same transaction) or not at all.
+    """
+    statement = (
+        update(InboxUpdate)
         .where(
-            InboxUpdate.channel == channel, InboxUpdate.key == key, col(InboxUpdate.processed_at).is_(None)
+            col(InboxUpdate.channel) == channel,
+            col(InboxUpdate.key) == key,
+            col(InboxUpdate.processed_at).is_(None),
         )
-        .with_for_update()
+        .values(processed_at=now, attempts=InboxUpdate.attempts + 1)
+        .returning(col(InboxUpdate.id))
     )
-    return (await session.exec(query)).first()
+    outcome = await (await session.connection()).execute(statement)
+    return outcome.first() is not None
 
 
 async def unprocessed(session: AsyncSession, channel: Channel) -> Sequence[InboxUpdate]:
@@ -47,11 +56,15 @@ async def unprocessed(session: AsyncSession, channel: Channel) -> Sequence[Inbox
     return (await session.exec(query.order_by(col(InboxUpdate.id)))).all()
 
 
-async def mark_processed(
-    session: AsyncSession, row: InboxUpdate, now: datetime, error: str | None = None
-) -> None:
-    """Record that the update was handled (with the error, if handling it failed)."""
-    row.processed_at = now
-    row.attempts += 1
-    row.error = error[:500] if error else None
-    session.add(row)
+async def give_up(session: AsyncSession, channel: Channel, key: str, now: datetime, error: str) -> None:
+    """Record that handling an update failed, so a restart does not retry it forever."""
+    statement = (
+        update(InboxUpdate)
+        .where(
+            col(InboxUpdate.channel) == channel,
+            col(InboxUpdate.key) == key,
+            col(InboxUpdate.processed_at).is_(None),
+        )
+        .values(processed_at=now, attempts=InboxUpdate.attempts + 1, error=error[:500])
+    )
+    await (await session.connection()).execute(statement)

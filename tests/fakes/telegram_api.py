@@ -64,6 +64,7 @@ class FakeBotApi(BotApiState):
         self._closing = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self._poll_generation = 0
+        self._waiting_polls = 0
         self._query_ids = itertools.count(4_120_000_000_000_000_001)
         self._failures: dict[str, deque[FailureRule]] = {}
         self._per_second: int | None = None
@@ -272,17 +273,22 @@ class FakeBotApi(BotApiState):
         """Every message now in the chat, the user's and the bot's, in order."""
         return list(self._messages.get(chat_id, {}).values())
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    async def wait_until(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
         """Wait until ``predicate()`` holds, checking it after every request the fake answers
-        and every update queued (no polling); TimeoutError after ``timeout`` seconds."""
+        and every update queued (no polling); TimeoutError after ``within`` seconds."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while not predicate():
             changed, remaining = self._wakeup, deadline - loop.time()
             if remaining <= 0:
-                raise TimeoutError(f"the condition did not hold within {timeout} s")
+                raise TimeoutError(f"the condition did not hold within {within} s")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
+
+    @property
+    def waiting_polls(self) -> int:
+        """How many getUpdates requests are being answered now (waiting for updates)."""
+        return self._waiting_polls
 
     def calls_to(self, method: str) -> list[Call]:
         """The calls of one method."""
@@ -461,17 +467,22 @@ class FakeBotApi(BotApiState):
         timeout = max(0.0, float(timeout)) if isinstance(timeout, int | float) else 0.0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
-            wakeup = self._wakeup
-            if self._webhook is not None:
-                raise ApiError(409, WEBHOOK_CONFLICT)
-            if generation != self._poll_generation:
-                raise ApiError(409, POLL_CONFLICT)
-            remaining = deadline - loop.time()
-            if self._updates or remaining <= 0 or self._closing.is_set():
-                return self._updates[:limit]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), remaining)
+        self._waiting_polls += 1
+        self._wake()  # wait_until(lambda: api.waiting_polls ...) checks again
+        try:
+            while True:
+                wakeup = self._wakeup
+                if self._webhook is not None:
+                    raise ApiError(409, WEBHOOK_CONFLICT)
+                if generation != self._poll_generation:
+                    raise ApiError(409, POLL_CONFLICT)
+                remaining = deadline - loop.time()
+                if self._updates or remaining <= 0 or self._closing.is_set():
+                    return self._updates[:limit]
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wakeup.wait(), remaining)
+        finally:
+            self._waiting_polls -= 1
 
 
 __all__ = ["BOT_USERNAME", "DEFAULT_TOKEN", "FakeBotApi"]

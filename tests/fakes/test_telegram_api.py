@@ -9,14 +9,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
-from telegram import (
-    Bot,
-    BotCommand,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Update,
-)
-from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter
+from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
 from tests.fakes.telegram_api import BOT_USERNAME, DEFAULT_TOKEN, FakeBotApi
@@ -48,6 +42,7 @@ async def bot(api: FakeBotApi) -> AsyncIterator[Bot]:
 
 
 async def test_get_me_and_wrong_token(api: FakeBotApi, bot: Bot) -> None:
+    """getMe answers the test bot; a wrong token is refused with 401 Unauthorized."""
     me = await bot.get_me()
     assert (me.is_bot, me.username, me.id, me.can_join_groups) == (True, BOT_USERNAME, 123456789, True)
     assert bot.username == BOT_USERNAME  # initialize() called getMe
@@ -77,6 +72,7 @@ async def test_unknown_method_and_raw_requests(api: FakeBotApi) -> None:
 
 
 async def test_send_message_with_inline_keyboard(api: FakeBotApi, bot: Bot) -> None:
+    """sendMessage returns a full Message and records the text and the buttons."""
     markup = InlineKeyboardMarkup(
         [
             [
@@ -107,11 +103,27 @@ async def test_send_message_with_inline_keyboard(api: FakeBotApi, bot: Bot) -> N
     ]
 
 
+async def test_concurrent_sends_get_distinct_ids(api: FakeBotApi, bot: Bot) -> None:
+    """Concurrent sends to two chats: message ids increase per chat, none lost or doubled."""
+    api.user(5151, "Han Meimei")
+    sent = await asyncio.gather(
+        *(bot.send_message(chat, f"n{n}") for n in range(40) for chat in (USER, 5151))
+    )
+    for chat in (USER, 5151):
+        ids = sorted(m.message_id for m in sent if m.chat.id == chat)
+        assert ids == list(range(1, 41))
+        assert [m.message_id for m in api.messages_to(chat)] == ids
+    assert len(api.sent) == 80
+    with pytest.raises(TimeoutError):
+        await api.wait_until(lambda: len(api.sent) > 80, within=0.2)
+
+
 async def test_text_length_and_empty_text(api: FakeBotApi, bot: Bot) -> None:
+    """4096 characters pass, 4097 do not; a blank text is empty."""
     assert (await bot.send_message(USER, "长" * 4096)).text == "长" * 4096
-    with pytest.raises(BadRequest, match="^Message is too long$"):
+    with pytest.raises(BadRequest, match=r"^Message is too long$"):
         await bot.send_message(USER, "x" * 4097)
-    with pytest.raises(BadRequest, match="^Message text is empty$"):
+    with pytest.raises(BadRequest, match=r"^Message text is empty$"):
         await bot.send_message(USER, "   ")
     assert len(api.sent) == 1
     assert [call.status for call in api.calls_to("sendMessage")] == [200, 400, 400]
@@ -128,23 +140,24 @@ async def test_formatting_errors_are_refused(bot: Bot) -> None:
 
 
 async def test_callback_data_is_limited_to_64_bytes(api: FakeBotApi, bot: Bot) -> None:
-    await bot.send_message(USER, "ok", reply_markup=keyboard([("a", "é" * 32)]))  # 64 bytes
-    with pytest.raises(BadRequest, match="^Button_data_invalid$"):
-        await bot.send_message(
-            USER, "too long", reply_markup=keyboard([("a", "é" * 33)])
-        )  # 33 chars, 66 bytes
+    """The limit is in UTF-8 bytes: 32 "é" fit, 33 (33 characters, 66 bytes) do not."""
+    await bot.send_message(USER, "ok", reply_markup=keyboard([("a", "é" * 32)]))
+    with pytest.raises(BadRequest, match=r"^Button_data_invalid$"):
+        await bot.send_message(USER, "too long", reply_markup=keyboard([("a", "é" * 33)]))
     assert api.calls[-1].description == "Bad Request: BUTTON_DATA_INVALID"
     assert [m.text for m in api.messages_to(USER)] == ["ok"]
 
 
 async def test_unknown_chat(api: FakeBotApi, bot: Bot) -> None:
-    with pytest.raises(BadRequest, match="^Chat not found$"):
+    """Chats are known once created with user() or once they sent an update."""
+    with pytest.raises(BadRequest, match=r"^Chat not found$"):
         await bot.send_message(777, "hello")
     api.message(777, "hi")  # a user who writes to the bot becomes a known chat
     assert (await bot.send_message(777, "hello")).chat.first_name == "User 777"
 
 
 async def test_edit_message_text_in_place(api: FakeBotApi, bot: Bot) -> None:
+    """Edits change the stored message in place; identical edits and unknown ids are refused."""
     sent = await bot.send_message(USER, "工单 #1：待接单", reply_markup=keyboard([("接单", "t:1:accept")]))
     edited = await bot.edit_message_text(
         "工单 #1：已接单",
@@ -157,14 +170,14 @@ async def test_edit_message_text_in_place(api: FakeBotApi, bot: Bot) -> None:
     assert (message.text, message.edited, message.buttons) == ("工单 #1：已接单", 1, [[("完成", "t:1:done")]])
     assert [s.method for s in api.sent] == ["sendMessage", "editMessageText"]
 
-    with pytest.raises(BadRequest, match="^Message is not modified: specified new message content"):
+    with pytest.raises(BadRequest, match=r"^Message is not modified: specified new message content"):
         await bot.edit_message_text(
             "工单 #1：已接单",
             chat_id=USER,
             message_id=sent.message_id,
             reply_markup=keyboard([("完成", "t:1:done")]),
         )
-    with pytest.raises(BadRequest, match="^Message to edit not found$"):
+    with pytest.raises(BadRequest, match=r"^Message to edit not found$"):
         await bot.edit_message_text("x", chat_id=USER, message_id=99)
 
     # As in Telegram, an edit without reply_markup removes the keyboard...
@@ -178,11 +191,12 @@ async def test_edit_message_text_in_place(api: FakeBotApi, bot: Bot) -> None:
 
     assert await bot.delete_message(USER, sent.message_id)
     assert api.messages_to(USER) == []
-    with pytest.raises(BadRequest, match="^Message to delete not found$"):
+    with pytest.raises(BadRequest, match=r"^Message to delete not found$"):
         await bot.delete_message(USER, sent.message_id)
 
 
 async def test_answer_callback_query_once(api: FakeBotApi, bot: Bot) -> None:
+    """A button press is a query the bot may answer once."""
     sent = await bot.send_message(USER, "工单 #1", reply_markup=keyboard([("接单", "t:1:accept")]))
     update = api.press(USER, sent.message_id, "t:1:accept")
     query = update["callback_query"]
@@ -192,10 +206,10 @@ async def test_answer_callback_query_once(api: FakeBotApi, bot: Bot) -> None:
     assert received.callback_query is not None and received.callback_query.data == "t:1:accept"
     assert await received.callback_query.answer("已接单")
     with pytest.raises(
-        BadRequest, match="^Query is too old and response timeout expired or query id is invalid$"
+        BadRequest, match=r"^Query is too old and response timeout expired or query id is invalid$"
     ):
         await bot.answer_callback_query(query["id"])
-    with pytest.raises(BadRequest, match="^Query is too old"):
+    with pytest.raises(BadRequest, match=r"^Query is too old"):
         await bot.answer_callback_query("123")
     assert [(a.query_id, a.text, a.show_alert) for a in api.answered_callbacks] == [
         (query["id"], "已接单", False)
@@ -208,10 +222,11 @@ async def test_answer_callback_query_once(api: FakeBotApi, bot: Bot) -> None:
 
 
 async def test_get_updates_long_poll_returns_as_an_update_arrives(api: FakeBotApi, bot: Bot) -> None:
+    """A waiting getUpdates answers as soon as an update is queued; offset confirms it."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     poll = asyncio.create_task(bot.get_updates(timeout=10))
-    await asyncio.sleep(0.2)
+    await api.wait_until(lambda: api.waiting_polls == 1)
     assert not poll.done()
     api.message(USER, "/start@dutydesk_test_bot 你好")
     [update] = await asyncio.wait_for(poll, 3)
@@ -228,6 +243,7 @@ async def test_get_updates_long_poll_returns_as_an_update_arrives(api: FakeBotAp
 
 
 async def test_get_updates_times_out_empty(bot: Bot) -> None:
+    """With nothing queued, a long poll answers [] after its timeout."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     assert await bot.get_updates(timeout=1) == ()
@@ -237,7 +253,7 @@ async def test_get_updates_times_out_empty(bot: Bot) -> None:
 async def test_a_second_poller_terminates_the_first(api: FakeBotApi, bot: Bot) -> None:
     """Two instances of one bot polling: the earlier long poll gets 409, as from Telegram."""
     first = asyncio.create_task(bot.get_updates(timeout=10))
-    await asyncio.sleep(0.2)
+    await api.wait_until(lambda: api.waiting_polls == 1)
     async with Bot(DEFAULT_TOKEN, base_url=api.base_url) as second_instance:
         assert await second_instance.get_updates(timeout=0) == ()
     with pytest.raises(Conflict, match="terminated by other getUpdates request"):
@@ -245,6 +261,7 @@ async def test_a_second_poller_terminates_the_first(api: FakeBotApi, bot: Bot) -
 
 
 async def test_set_my_commands_per_language(api: FakeBotApi, bot: Bot) -> None:
+    """Commands are kept per language code and validated as Telegram does."""
     assert await bot.set_my_commands(
         [BotCommand("start", "开始"), BotCommand("report", "报修")], language_code="zh"
     )
@@ -258,15 +275,16 @@ async def test_set_my_commands_per_language(api: FakeBotApi, bot: Bot) -> None:
     assert [c.command for c in await bot.get_my_commands(language_code="en")] == ["start", "report"]
     assert await bot.get_my_commands() == ()  # no fallback to a language's list
 
-    with pytest.raises(BadRequest, match="^Invalid language code specified$"):
+    with pytest.raises(BadRequest, match=r"^Invalid language code specified$"):
         await bot.set_my_commands([BotCommand("start", "开始")], language_code="zh-hans")
-    with pytest.raises(BadRequest, match="^Bot_command_invalid$"):
+    with pytest.raises(BadRequest, match=r"^Bot_command_invalid$"):
         await bot.set_my_commands([BotCommand("Report-Fault", "x")])
 
 
 async def test_injected_429_raises_retry_after(
     api: FakeBotApi, bot: Bot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """fail_next: the next call fails with Telegram's error shapes and is not carried out."""
     monkeypatch.setenv("PTB_TIMEDELTA", "true")
     api.fail_next("sendMessage", 429, retry_after=3)
     with pytest.raises(RetryAfter) as raised:
@@ -282,7 +300,7 @@ async def test_injected_429_raises_retry_after(
     with pytest.raises(NetworkError, match="Internal Server Error"):
         await bot.send_message(USER, "x")
     api.fail_next("*", 403)
-    with pytest.raises(Exception, match="Forbidden: bot was blocked by the user"):
+    with pytest.raises(Forbidden, match="Forbidden: bot was blocked by the user"):
         await bot.send_message(USER, "x")
 
 
@@ -295,6 +313,7 @@ async def test_delay_then_answer(api: FakeBotApi, bot: Bot) -> None:
 
 
 async def test_rate_limit(api: FakeBotApi, bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond the calls allowed per second the fake answers 429 and counts it."""
     monkeypatch.setenv("PTB_TIMEDELTA", "true")
     api.rate_limit(per_second=3)
     for n in range(3):
@@ -309,6 +328,7 @@ async def test_rate_limit(api: FakeBotApi, bot: Bot, monkeypatch: pytest.MonkeyP
 
 
 async def test_get_file_and_download(api: FakeBotApi, bot: Bot) -> None:
+    """A registered file: getFile gives its path, the file URL gives its bytes."""
     content = b"\x89PNG\r\n\x1a\n fault photo"
     path = api.add_file("photo-1", content)
     api.message(USER, photo_file_id="photo-1", caption="漏水")
@@ -318,7 +338,7 @@ async def test_get_file_and_download(api: FakeBotApi, bot: Bot) -> None:
     file = await photo.get_file()
     assert file.file_path == f"{api.base_file_url}{DEFAULT_TOKEN}/{path}" and file.file_size == len(content)
     assert await file.download_as_bytearray() == bytearray(content)
-    with pytest.raises(BadRequest, match="^Invalid file_id$"):
+    with pytest.raises(BadRequest, match=r"^Invalid file_id$"):
         await bot.get_file("nope")
 
 
@@ -335,7 +355,7 @@ async def test_send_photo_upload(api: FakeBotApi, bot: Bot) -> None:
         ("sendPhoto", "现场照片", file_id),
         ("sendPhoto", None, file_id),
     ]
-    with pytest.raises(BadRequest, match="^Wrong file identifier/http url specified$"):
+    with pytest.raises(BadRequest, match=r"^Wrong file identifier/http url specified$"):
         await bot.send_photo(USER, photo="unknown-file-id")
 
 
@@ -372,6 +392,7 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
 async def test_webhook_delivery_and_redelivery(
     api: FakeBotApi, bot: Bot, receiver: tuple[Receiver, str]
 ) -> None:
+    """deliver() posts as Telegram does and keeps an update the webhook did not take."""
     hook, url = receiver
     assert await bot.set_webhook(
         url, secret_token="s3cret-Token_1", allowed_updates=["message", "callback_query"]
@@ -396,13 +417,14 @@ async def test_webhook_delivery_and_redelivery(
 
 
 async def test_get_updates_conflicts_with_a_webhook(api: FakeBotApi, bot: Bot) -> None:
+    """While a webhook is set getUpdates is a 409 Conflict; deleteWebhook ends it."""
     assert await bot.set_webhook("https://bot.example.com/hook")
     with pytest.raises(Conflict, match="can't use getUpdates method while webhook is active"):
         await bot.get_updates()
     assert await bot.delete_webhook(drop_pending_updates=True)
     assert await bot.get_updates() == ()
     assert api.webhook is None
-    with pytest.raises(BadRequest, match="^Secret token contains unallowed characters$"):
+    with pytest.raises(BadRequest, match=r"^Secret token contains unallowed characters$"):
         await bot.set_webhook("https://bot.example.com/hook", secret_token="a+b/c=")
 
 
@@ -438,11 +460,12 @@ async def test_application_polling_echo(api: FakeBotApi) -> None:
 
 
 async def test_stop_answers_a_pending_long_poll() -> None:
+    """stop() does not wait for a long poll to time out."""
     api = FakeBotApi()
     await api.start()
     async with Bot(DEFAULT_TOKEN, base_url=api.base_url) as bot:
         poll = asyncio.create_task(bot.get_updates(timeout=30))
-        await asyncio.sleep(0.2)
+        await api.wait_until(lambda: api.waiting_polls == 1)
         loop = asyncio.get_running_loop()
         started = loop.time()
         await api.stop()
