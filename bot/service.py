@@ -35,7 +35,8 @@ class Service:
         if runtime.settings.telegram_token:
             self.telegram = TelegramChannel(runtime, self.router, self.delivery)
             self.delivery.add(Channel.TELEGRAM, self.telegram.send)
-        mounts = [self.webchat.routes] + ([self.telegram.routes] if self.telegram else [])
+        mounts = [self.webchat.routes] if runtime.settings.webchat_enabled else []
+        mounts += [self.telegram.routes] if self.telegram else []
         self.app = build_app(runtime, mounts)
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -99,7 +100,8 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None) -> None:
     await service.start()
     settings = runtime.settings
     base = f"http://{settings.http_host}:{settings.http_port}"
-    print(f"dutydesk is running on {base}/healthz · web chat: {base}/chat", flush=True)
+    chat = f" · web chat: {base}/chat" if settings.webchat_enabled else ""
+    print(f"dutydesk is running on {base}/healthz{chat}", flush=True)
     try:
         await stop.wait()
     finally:

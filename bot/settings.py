@@ -7,7 +7,7 @@ Secrets are SecretStr: they print as ``**********`` and never reach a log line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     telegram_bot_username: str | None = None
     #: Public address of this service, for links printed by the CLI (web chat, QR codes).
     public_url: str | None = None
+    #: The local web chat has no login (anyone reaching the port can act as any of its
+    #: people): "auto" serves it only while the server listens on a loopback address.
+    webchat: Literal["auto", "on", "off"] = "auto"
     wecom_secret: SecretStr | None = None
     wecom_token: SecretStr | None = None
     wecom_aes_key: SecretStr | None = None
@@ -69,6 +72,13 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Constructor arguments, then the environment, then dutydesk.toml."""
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def webchat_enabled(self) -> bool:
+        """Whether the web chat is served."""
+        if self.webchat == "auto":
+            return self.http_host in {"127.0.0.1", "::1", "localhost"}
+        return self.webchat == "on"
 
     def describe(self) -> dict[str, Any]:
         """What is safe to log: the database URL without its password, no secrets."""

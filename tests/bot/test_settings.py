@@ -79,3 +79,16 @@ def test_nothing_is_built_at_import_time() -> None:
     importlib.reload(bot.cli.main)
     assert not Path("dutydesk.db").exists()
     assert isinstance(load_settings(), Settings)
+
+
+@pytest.mark.parametrize(
+    ("host", "choice", "served"),
+    [
+        ("127.0.0.1", "auto", True),
+        ("0.0.0.0", "auto", False),
+        ("0.0.0.0", "on", True),
+        ("127.0.0.1", "off", False),
+    ],
+)
+def test_the_web_chat_is_served_only_on_loopback_unless_asked(host: str, choice: str, served: bool) -> None:
+    assert Settings(http_host=host, webchat=choice).webchat_enabled is served
