@@ -7,7 +7,6 @@ update is handled once.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 from typing import Any
@@ -17,6 +16,7 @@ from aiohttp import web
 from telegram import BotCommand, Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from bot.background import Background
 from bot.delivery import Delivery
 from bot.runtime import Runtime
 from bot.telegram.convert import fit, inbound, keyboard
@@ -68,7 +68,7 @@ class TelegramChannel:
             builder = builder.updater(None)
         self.app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.app.add_handler(TypeHandler(Update, self._on_update))
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background()
 
     @property
     def webhook_path(self) -> str | None:
@@ -124,7 +124,7 @@ class TelegramChannel:
                 session, Channel.TELEGRAM, str(payload["update_id"]), payload, self.runtime.clock.now()
             )
         if fresh:
-            self._spawn(self._process_payload(payload))
+            self._background.spawn(self._process_payload(payload))
         return web.json_response({"ok": True})
 
     async def send(self, message: Outbound) -> None:
@@ -170,10 +170,4 @@ class TelegramChannel:
 
     async def drain(self) -> None:
         """Wait until every inbound message taken so far has been handled."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self._background.drain()

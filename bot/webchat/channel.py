@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlmodel import col, select
 
+from bot.background import Background
 from bot.delivery import Delivery
 from bot.runtime import Runtime
 from handlers.conversation.router import Router
@@ -42,7 +43,7 @@ class WebChat:
         self.runtime, self.router, self.delivery = runtime, router, delivery
         self._changed = asyncio.Condition()
         self._version = 0  # bumped on every new line, so a poller never misses a wake-up
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background()
 
     def routes(self, app: web.Application) -> None:
         """Mount the page and its API."""
@@ -95,7 +96,7 @@ class WebChat:
         if fresh:
             await self._wake()
             event = Inbound(Channel.WEBCHAT, user, user, now, text=message, action=action)
-            self._spawn(self._process(event, f"{user}:{client_id[:60]}"))
+            self._background.spawn(self._process(event, f"{user}:{client_id[:60]}"))
         return web.json_response({"ok": True}, status=202)
 
     async def messages(self, request: web.Request) -> web.Response:
@@ -187,13 +188,7 @@ class WebChat:
 
     async def drain(self) -> None:
         """Wait until every inbound message taken so far has been handled."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self._background.drain()
 
 
 def _error(message: str, status: int) -> web.Response:

@@ -11,8 +11,9 @@ from handlers.clock import Clock
 from handlers.conversation.cards import buttons_for, card
 from handlers.messages import Address, Reply
 from handlers.sla.policy import PolicyBook
+from handlers.tickets.service import site_policy
 from storage.enums import Role
-from storage.models import Person, Site, Ticket
+from storage.models import Person, Ticket
 from storage.repositories.people import identities_of, members, roles_at
 
 #: Builds the first line of a notice in a recipient's language.
@@ -62,9 +63,7 @@ class Notifier:
     async def send_card(self, person: Person, ticket: Ticket, headline: Headline | None = None) -> None:
         """One person gets the card (with a headline) on every chat account they have."""
         assert person.id is not None
-        site = await self.session.get(Site, ticket.site_id)
-        assert site is not None
-        policy = self.policies.for_site(site.slug, site.policy_toml)
+        policy = await site_policy(self.session, self.policies, ticket.site_id)
         lang = person.language
         body = await card(self.session, ticket, policy, lang, self.clock.now())
         message = f"{headline(lang)}\n{body}" if headline else body

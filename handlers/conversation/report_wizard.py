@@ -17,10 +17,10 @@ from handlers.conversation.cards import level_label, promise, where
 from handlers.conversation.context import Buttons, Context
 from handlers.conversation.notify import Notifier
 from handlers.messages import Address, Button, Reply
-from handlers.sla.policy import Policy, PolicyBook
+from handlers.sla.policy import PolicyBook
 from handlers.sla.rules import QUESTION_DEGRADED, QUESTION_STOPPED, level_from_answers
 from handlers.texts import text
-from handlers.tickets.service import TicketService
+from handlers.tickets.service import TicketService, site_policy
 from storage.models import Asset, Attachment, Conversation, Person, Site, Subsystem, Ticket
 from storage.repositories.assets import asset_by_code, assets_of
 from storage.repositories.people import sites_of
@@ -143,7 +143,9 @@ async def handle(ctx: Context) -> None:
                 **data.get("answers", {}),
                 (QUESTION_STOPPED if state == STOPPED else QUESTION_DEGRADED): answer,
             }
-            _, settled = level_from_answers(data["answers"], await _policy(ctx, data))
+            _, settled = level_from_answers(
+                data["answers"], await site_policy(ctx.session, ctx.policies, data["site_id"])
+            )
             ctx.set_state(CONFIRM if settled else DEGRADED, data)
     elif state == CONFIRM and action in ("w:ok", "w:x"):
         if action == "w:x":
@@ -205,15 +207,9 @@ async def _keep_file(ctx: Context, data: dict[str, Any]) -> None:
     data["files"] = [*data.get("files", []), row.id]
 
 
-async def _policy(ctx: Context, data: dict[str, Any]) -> Policy:
-    site = await ctx.session.get(Site, data["site_id"])
-    assert site is not None
-    return ctx.policies.for_site(site.slug, site.policy_toml)
-
-
 async def _summary(ctx: Context) -> None:
     data = ctx.conversation.data
-    policy = await _policy(ctx, data)
+    policy = await site_policy(ctx.session, ctx.policies, data["site_id"])
     level, _ = level_from_answers(data.get("answers", {}), policy)
     place = await where(ctx.session, (data.get("subsystem_id"), data.get("asset_id"), data.get("place", "")))
     lines = [
@@ -254,9 +250,8 @@ async def file_ticket(
     """
     data = conversation.data
     service = TicketService(session, policies, clock)
-    site = await session.get(Site, data["site_id"])
-    assert site is not None and person.id is not None
-    policy = policies.for_site(site.slug, site.policy_toml)
+    assert person.id is not None
+    policy = await site_policy(session, policies, data["site_id"])
     level, settled = level_from_answers(data.get("answers", {}), policy)
     ticket = await service.report(
         site_id=data["site_id"],

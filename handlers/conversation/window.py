@@ -15,7 +15,8 @@ from handlers.messages import Address, Reply
 from handlers.sla.policy import Policy, PolicyBook
 from handlers.sla.rules import classification_window, level_from_answers
 from handlers.texts import text
-from storage.models import Conversation, Person, Site
+from handlers.tickets.service import site_policy
+from storage.models import Conversation, Person
 from storage.repositories.conversations import IDLE, active_since
 from storage.repositories.people import person_by_identity
 
@@ -49,8 +50,7 @@ async def tick(session: AsyncSession, policies: PolicyBook, clock: Clock) -> Rep
 
 async def _policy(session: AsyncSession, policies: PolicyBook, conversation: Conversation) -> Policy:
     site_id = conversation.data.get("site_id")
-    site = await session.get(Site, site_id) if site_id else None
-    return policies.for_site(site.slug, site.policy_toml) if site else policies.base
+    return await site_policy(session, policies, site_id) if site_id else policies.base
 
 
 async def _expire(

@@ -49,9 +49,7 @@ class TicketService:
 
     async def policy_of(self, ticket: Ticket) -> Policy:
         """The policy of the ticket's site."""
-        site = await self.session.get(Site, ticket.site_id)
-        assert site is not None
-        return self.policies.for_site(site.slug, site.policy_toml)
+        return await site_policy(self.session, self.policies, ticket.site_id)
 
     async def actor(self, person_id: int | None, site_id: int) -> Actor:
         """The actor ``person_id`` (None: the system) is at ``site_id``."""
@@ -93,9 +91,7 @@ class TicketService:
                 raise TicketRuleError("report.asset", "the asset does not belong to this site")
         if not description.strip():
             raise TicketRuleError("report.description", "the description is empty")
-        site = await self.session.get(Site, site_id)
-        assert site is not None
-        policy = self.policies.for_site(site.slug, site.policy_toml)
+        policy = await site_policy(self.session, self.policies, site_id)
         now = self.clock.now()
         if reported_at is not None and reported_at > now:
             raise TicketRuleError("report.time", "a report cannot come from the future")
@@ -348,6 +344,14 @@ class TicketService:
             )
         )
         await sync_deadlines(self.session, ticket, policy, now)
+
+
+async def site_policy(session: AsyncSession, policies: PolicyBook, site_id: int) -> Policy:
+    """The policy a site's tickets follow (its override over the base policy)."""
+    site = await session.get(Site, site_id)
+    if site is None:
+        raise TicketRuleError("site.exists", f"there is no site {site_id}")
+    return policies.for_site(site.slug, site.policy_toml)
 
 
 async def sync_deadlines(session: AsyncSession, ticket: Ticket, policy: Policy, now: datetime) -> None:

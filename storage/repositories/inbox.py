@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,6 +30,14 @@ async def store(
     return bool(outcome.rowcount)
 
 
+def _unprocessed(channel: Channel, key: str) -> tuple[ColumnElement[bool], ...]:
+    return (
+        col(InboxUpdate.channel) == channel,
+        col(InboxUpdate.key) == key,
+        col(InboxUpdate.processed_at).is_(None),
+    )
+
+
 async def claim(session: AsyncSession, channel: Channel, key: str, now: datetime) -> bool:
     """Mark a stored update processed unless someone already did; True when it is ours.
 
@@ -38,11 +46,7 @@ async def claim(session: AsyncSession, channel: Channel, key: str, now: datetime
     """
     statement = (
         update(InboxUpdate)
-        .where(
-            col(InboxUpdate.channel) == channel,
-            col(InboxUpdate.key) == key,
-            col(InboxUpdate.processed_at).is_(None),
-        )
+        .where(*_unprocessed(channel, key))
         .values(processed_at=now, attempts=InboxUpdate.attempts + 1)
         .returning(col(InboxUpdate.id))
     )
@@ -60,11 +64,7 @@ async def give_up(session: AsyncSession, channel: Channel, key: str, now: dateti
     """Record that handling an update failed, so a restart does not retry it forever."""
     statement = (
         update(InboxUpdate)
-        .where(
-            col(InboxUpdate.channel) == channel,
-            col(InboxUpdate.key) == key,
-            col(InboxUpdate.processed_at).is_(None),
-        )
+        .where(*_unprocessed(channel, key))
         .values(processed_at=now, attempts=InboxUpdate.attempts + 1, error=error[:500])
     )
     await (await session.connection()).execute(statement)
