@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 
@@ -15,10 +14,12 @@ from bot.telegram.channel import TelegramChannel
 from bot.web import build_app
 from bot.webchat.channel import WebChat
 from handlers.conversation.router import Router
+from scheduler.clockwork import Clockwork
+from scheduler.sweep import Sweeper
 from storage.enums import Channel
 
 log = logging.getLogger("dutydesk.service")
-TICK_SECONDS = 1.0
+TICK_SECONDS = 5.0  # the periodic sweep; the next due timer has its own wake-up
 
 
 class Service:
@@ -29,6 +30,9 @@ class Service:
         self.tick_seconds = tick_seconds
         self.router = Router(runtime.sessions, runtime.policies, runtime.clock)
         self.delivery = Delivery()
+        self.sweeper = Sweeper(runtime.sessions, runtime.policies, runtime.clock, self.delivery.deliver)
+        self.clockwork = Clockwork(runtime.sessions, self.sweeper.sweep, extra=self.tick)
+        self.router.after_commit = self.clockwork.reschedule
         self.webchat = WebChat(runtime, self.router, self.delivery)
         self.delivery.add(Channel.WEBCHAT, self.webchat.deliver)
         self.telegram: TelegramChannel | None = None
@@ -39,7 +43,6 @@ class Service:
         mounts += [self.telegram.routes] if self.telegram else []
         self.app = build_app(runtime, mounts)
         self._runner: web.AppRunner | None = None
-        self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Listen, recover what a previous run left, start the channels and the ticker."""
@@ -51,7 +54,8 @@ class Service:
         if self.telegram is not None:
             await self.telegram.start()
         if self.tick_seconds is not None:
-            self._ticker = asyncio.create_task(self._tick_forever(self.tick_seconds))
+            self.clockwork.interval = self.tick_seconds
+            await self.clockwork.start()
         log.info(
             "dutydesk serving on http://%s:%s (%s)",
             settings.http_host,
@@ -61,10 +65,7 @@ class Service:
 
     async def stop(self) -> None:
         """Stop in reverse order, finishing the messages being handled."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+        self.clockwork.stop()
         if self.telegram is not None:
             await self.telegram.stop()
         await self.webchat.drain()
@@ -72,22 +73,18 @@ class Service:
             await self._runner.cleanup()
 
     async def tick(self) -> None:
-        """One round of time-driven work (the classification window)."""
+        """The classification window's reminders and ends."""
         await self.delivery.deliver(await self.router.tick())
+
+    async def sweep(self) -> int:
+        """Fire the due timers now (the clockwork does this by itself when running)."""
+        return await self.sweeper.sweep()
 
     async def idle(self) -> None:
         """Wait until every inbound message taken so far has been handled and answered."""
         await self.webchat.drain()
         if self.telegram is not None:
             await self.telegram.drain()
-
-    async def _tick_forever(self, seconds: float) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("tick failed")
-            await asyncio.sleep(seconds)
 
 
 async def serve(runtime: Runtime, stop: asyncio.Event | None = None) -> None:

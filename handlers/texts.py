@@ -174,6 +174,23 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "refused.no_ticket": {ZH: "没有这个工单。", EN: "No such ticket."},
     "state_now": {ZH: "工单 #{id} 当前状态：{status}", EN: "Ticket #{id} is now: {status}"},
+    # -- timers and escalation -------------------------------------------------------------------
+    "remind": {
+        ZH: "⏰ 工单 #{id}（{level}）{clock}还剩{left}，截止 {time}",
+        EN: "⏰ Ticket #{id} ({level}): {clock} due in {left}, at {time}",
+    },
+    "breach": {
+        ZH: "⚠️ 工单 #{id}（{level}）{clock}已超时，截止时间 {time}",
+        EN: "⚠️ Ticket #{id} ({level}): {clock} missed, it was due at {time}",
+    },
+    "rise": {
+        ZH: "⬆️ 工单 #{id} 未按时解决，已由{old}升为{new}，新的时限从现在起算",
+        EN: "⬆️ Ticket #{id} was not resolved in time: raised from {old} to {new}; new deadlines start now",
+    },
+    "manager_flag": {
+        ZH: "‼️ 一级工单 #{id} 未按时解决，请外包单位主管介入",
+        EN: "‼️ Level-1 ticket #{id} missed its resolve deadline: the vendor's manager must step in",
+    },
     # -- fault handling report ---------------------------------------------------------------------
     "fault.cause": {ZH: "请填写故障处理报告。\n1/3 故障原因：", EN: "Fault report.\n1/3 Cause:"},
     "fault.fix": {ZH: "2/3 处理方法：", EN: "2/3 What fixed it:"},

@@ -279,3 +279,21 @@ class WebchatMessage(SQLModel, table=True):
         default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
     )
     created_at: datetime = _utc_field(nullable=False)
+
+
+class Timer(SQLModel, table=True):
+    """Something due at a time: a reminder or the breach of one clock of a ticket.
+
+    The scheduler claims due rows atomically (fired_at set in the claiming transaction), so
+    every row fires once however many processes sweep.
+    """
+
+    __table_args__ = (sa.Index("ix_timer_pending", "due_at", postgresql_where=sa.text("fired_at IS NULL")),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    kind: str = Field(max_length=16)  # "reminder" or "breach"
+    clock: Clock = _enum_field(Clock)
+    fraction: float | None = None  # of the clock's span, for reminders
+    due_at: datetime = _utc_field(nullable=False)
+    fired_at: datetime | None = _utc_field()

@@ -6,6 +6,7 @@ ticket buttons work whatever wizard is open; everything else goes to the open wi
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from handlers.clock import Clock
@@ -39,6 +40,8 @@ class Router:
     sessions: SessionFactory
     policies: PolicyBook
     clock: Clock
+    #: Called after each committed change (the scheduler moves its wake-up to new timers).
+    after_commit: Callable[[], Awaitable[None]] | None = None
 
     async def handle(self, event: Inbound, inbox_key: str | None = None) -> Reply:
         """Everything one event causes, committed before the reply is delivered.
@@ -59,12 +62,17 @@ class Router:
             )
             ctx = Context(session, self.clock, self.policies, event, person, conversation, Reply())
             await self._dispatch(ctx)
-            return ctx.reply
+        if self.after_commit is not None:
+            await self.after_commit()
+        return ctx.reply
 
     async def tick(self) -> Reply:
         """Time-driven work of conversations (the classification window)."""
         async with transaction(self.sessions) as session:
-            return await window.tick(session, self.policies, self.clock)
+            reply = await window.tick(session, self.policies, self.clock)
+        if reply.messages and self.after_commit is not None:
+            await self.after_commit()
+        return reply
 
     async def _dispatch(self, ctx: Context) -> None:
         event, state = ctx.event, ctx.conversation.state

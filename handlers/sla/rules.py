@@ -100,6 +100,28 @@ def due_times(ticket: SlaTicket, policy: Policy) -> dict[Clock, datetime | None]
     return due
 
 
+def clock_starts(ticket: SlaTicket, policy: Policy) -> dict[Clock, datetime | None]:
+    """When each clock started counting (resolve from arrival starts at the arrival)."""
+    times = policy.level(ticket.level)
+    start = ticket.clocks_started_at
+    starts: dict[Clock, datetime | None] = {Clock.RESPONSE: start}
+    if times.restore is not None:
+        starts[Clock.RESTORE] = start
+    arrived = ticket.arrived_at
+    if times.resolve_from == "arrival" and ticket.resolve_due_override is None:
+        starts[Clock.RESOLVE] = None if arrived is None else max(arrived, start)
+    else:
+        starts[Clock.RESOLVE] = start
+    return starts
+
+
+def reminder_times(
+    start: datetime, due: datetime, fractions: tuple[float, ...]
+) -> list[tuple[float, datetime]]:
+    """(fraction, time) of each reminder of a clock running from ``start`` to ``due``."""
+    return [(fraction, start + (due - start) * fraction) for fraction in fractions]
+
+
 def met_time(ticket: SlaTicket, clock: Clock) -> datetime | None:
     """When ``clock`` was met, if it was.
 

@@ -29,10 +29,11 @@ from handlers.tickets.machine import (
     level_authority,
     system_actor,
 )
-from storage.enums import Role, TicketStatus
-from storage.models import Asset, Deadline, Person, Site, Subsystem, Ticket, TicketEvent
+from storage.enums import Clock, Role, TicketStatus
+from storage.models import Asset, Deadline, Person, Site, Subsystem, Ticket, TicketEvent, Timer
 from storage.repositories.people import roles_at
-from storage.repositories.tickets import deadlines_of, get_ticket
+from storage.repositories.tickets import OPEN_STATUSES, deadlines_of, get_ticket
+from storage.repositories.timers import timers_of
 
 RISE_AUTHORITY = "rise"  # a risen level is the contract's word: only the supervisor overrides it
 
@@ -265,6 +266,14 @@ class TicketService:
             raise TicketRuleError("note.empty", "the note is empty")
         return await self._step(ticket, actor, Action.NOTE, {"text": text.strip()}, policy)
 
+    async def log(self, ticket_id: int, kind: str, detail: dict[str, Any]) -> Ticket:
+        """A timeline line written by the service itself (a reminder sent, a breach seen)."""
+        ticket = await get_ticket(self.session, ticket_id, for_update=True)
+        if ticket is None:
+            raise TicketRuleError("ticket.exists", f"there is no ticket {ticket_id}")
+        await self._record(ticket, system_actor(), kind, None, None, detail, await self.policy_of(ticket))
+        return ticket
+
     async def apply_rise(self, ticket_id: int) -> rules.Rise | None:
         """Raise the level if the resolve deadline was missed (called by the scheduler).
 
@@ -377,6 +386,35 @@ async def sync_deadlines(session: AsyncSession, ticket: Ticket, policy: Policy, 
         ):
             row.breached_at = state.due_at
         session.add(row)
+    await session.flush()
+    await sync_timers(session, ticket, policy, now)
+
+
+async def sync_timers(session: AsyncSession, ticket: Ticket, policy: Policy, now: datetime) -> None:
+    """Keep one reminder per policy fraction and one breach timer per running clock.
+
+    A clock that is met (or a ticket that ended) drops its pending timers at once, so
+    acknowledging stops the paging; a clock whose due time moved gets new ones. Fired
+    timers stay as history and are never created twice for the same due time.
+    """
+    assert ticket.id is not None
+    wanted: set[tuple[str, Clock, float | None, datetime]] = set()
+    if TicketStatus(ticket.status) in OPEN_STATUSES:
+        starts = rules.clock_starts(ticket, policy)
+        for state in rules.evaluate(ticket, policy, now):
+            start = starts.get(state.clock)
+            if state.met_at is not None or state.due_at is None or start is None:
+                continue
+            wanted.add(("breach", state.clock, None, state.due_at))
+            for share, at in rules.reminder_times(start, state.due_at, policy.reminders):
+                if at > now:
+                    wanted.add(("reminder", state.clock, share, at))
+    have = {(t.kind, Clock(t.clock), t.fraction, t.due_at): t for t in await timers_of(session, ticket.id)}
+    for key, timer in have.items():
+        if key not in wanted and timer.fired_at is None:
+            await session.delete(timer)
+    for kind, clock, fraction, due_at in wanted - have.keys():
+        session.add(Timer(ticket_id=ticket.id, kind=kind, clock=clock, fraction=fraction, due_at=due_at))
     await session.flush()
 
 

@@ -28,6 +28,7 @@ TABLES = {
     "invite",
     "fault_report",
     "webchat_message",
+    "timer",
     "alembic_version",
 }
 

@@ -1,0 +1,47 @@
+"""The sweep: claim every due timer, fire it, hand the messages over for delivery.
+
+Claiming and firing happen in one transaction per batch, so a crash before the commit leaves
+the timers due (they fire after the restart) and a second process never fires them again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from handlers.clock import Clock
+from handlers.escalation import fire
+from handlers.messages import Reply
+from handlers.sla.policy import PolicyBook
+from storage.engine import SessionFactory, transaction
+from storage.repositories.timers import claim_due
+
+log = logging.getLogger("dutydesk.sweep")
+
+Deliver = Callable[[Reply], Awaitable[None]]
+
+
+@dataclass
+class Sweeper:
+    """Fires due timers; ``deliver`` sends what they produced after each commit."""
+
+    sessions: SessionFactory
+    policies: PolicyBook
+    clock: Clock
+    deliver: Deliver
+    batch: int = 200
+
+    async def sweep(self) -> int:
+        """Fire everything due now; how many timers were claimed."""
+        total = 0
+        while True:
+            reply = Reply()
+            async with transaction(self.sessions) as session:
+                timers = await claim_due(session, self.clock.now(), self.batch)
+                for timer in timers:
+                    reply.messages += (await fire(session, self.policies, self.clock, timer)).messages
+            total += len(timers)
+            await self.deliver(reply)
+            if len(timers) < self.batch:
+                return total

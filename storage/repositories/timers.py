@@ -1,0 +1,53 @@
+"""Timer rows: what is due when, claimed atomically by whoever sweeps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Timer
+
+
+async def timers_of(session: AsyncSession, ticket_id: int) -> Sequence[Timer]:
+    """Every timer of a ticket, fired or not."""
+    query = select(Timer).where(Timer.ticket_id == ticket_id).order_by(col(Timer.due_at), col(Timer.id))
+    return (await session.exec(query)).all()
+
+
+async def claim_due(session: AsyncSession, now: datetime, limit: int = 500) -> list[Timer]:
+    """Mark up to ``limit`` due timers fired and return them, oldest first.
+
+    PostgreSQL: the candidate rows are locked with FOR UPDATE SKIP LOCKED, so concurrent
+    sweepers take disjoint sets. SQLite: the whole UPDATE runs under BEGIN IMMEDIATE (one
+    writer at a time). Either way a row is claimed once; the caller fires it in the same
+    transaction, so a crash before commit leaves it due.
+    """
+    candidates = (
+        select(Timer.id)
+        .where(col(Timer.fired_at).is_(None), col(Timer.due_at) <= now)
+        .order_by(col(Timer.due_at), col(Timer.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    statement = (
+        update(Timer)
+        .where(col(Timer.id).in_(candidates.scalar_subquery()))
+        .values(fired_at=now)
+        .returning(col(Timer.id))
+    )
+    ids = [row[0] for row in (await (await session.connection()).execute(statement)).all()]
+    if not ids:
+        return []
+    rows = await session.exec(
+        select(Timer).where(col(Timer.id).in_(ids)).execution_options(populate_existing=True)
+    )
+    return sorted(rows.all(), key=lambda t: (t.due_at, t.id or 0))
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    """The earliest pending timer's time."""
+    return (await session.exec(select(func.min(Timer.due_at)).where(col(Timer.fired_at).is_(None)))).one()
