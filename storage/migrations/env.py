@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on the metadata)
+from storage import roster_models  # noqa: F401  (the duty roster table)
 from storage.engine import create_engine
 
 config = context.config

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (the tables)
+from storage import roster_models  # noqa: F401  (the duty roster table)
 from storage.migrate import current_revision, downgrade, head_revision, upgrade
 from tests.conftest import Database
 
@@ -29,6 +30,7 @@ TABLES = {
     "fault_report",
     "webchat_message",
     "timer",
+    "duty_shift",
     "alembic_version",
 }
 
