@@ -8,13 +8,13 @@ import signal
 
 from aiohttp import web
 
-from bot.delivery import Delivery
 from bot.runtime import Runtime
 from bot.telegram.channel import TelegramChannel
 from bot.web import build_app
 from bot.webchat.channel import WebChat
 from handlers.conversation.router import Router
 from scheduler.clockwork import Clockwork
+from scheduler.outbox import LOCAL, TELEGRAM, OutboxSender
 from scheduler.sweep import Sweeper
 from storage.enums import Channel
 
@@ -29,16 +29,16 @@ class Service:
         self.runtime = runtime
         self.tick_seconds = tick_seconds
         self.router = Router(runtime.sessions, runtime.policies, runtime.clock)
-        self.delivery = Delivery()
-        self.sweeper = Sweeper(runtime.sessions, runtime.policies, runtime.clock, self.delivery.deliver)
+        self.outbox = OutboxSender(runtime.sessions, runtime.clock)
+        self.sweeper = Sweeper(runtime.sessions, runtime.policies, runtime.clock, self.outbox.deliver)
         self.clockwork = Clockwork(runtime.sessions, self.sweeper.sweep, extra=self.tick)
         self.router.after_commit = self.clockwork.reschedule
-        self.webchat = WebChat(runtime, self.router, self.delivery)
-        self.delivery.add(Channel.WEBCHAT, self.webchat.deliver)
+        self.webchat = WebChat(runtime, self.router, self.outbox)
+        self.outbox.add(Channel.WEBCHAT, self.webchat.deliver, LOCAL)
         self.telegram: TelegramChannel | None = None
         if runtime.settings.telegram_token:
-            self.telegram = TelegramChannel(runtime, self.router, self.delivery)
-            self.delivery.add(Channel.TELEGRAM, self.telegram.send)
+            self.telegram = TelegramChannel(runtime, self.router, self.outbox)
+            self.outbox.add(Channel.TELEGRAM, self.telegram.send, TELEGRAM)
         mounts = [self.webchat.routes] if runtime.settings.webchat_enabled else []
         mounts += [self.telegram.routes] if self.telegram else []
         self.app = build_app(runtime, mounts)
@@ -74,17 +74,21 @@ class Service:
 
     async def tick(self) -> None:
         """The classification window's reminders and ends."""
-        await self.delivery.deliver(await self.router.tick())
+        await self.outbox.deliver(await self.router.tick())  # also retries deferred messages
+        await self.outbox.drain()
 
     async def sweep(self) -> int:
         """Fire the due timers now (the clockwork does this by itself when running)."""
-        return await self.sweeper.sweep()
+        fired = await self.sweeper.sweep()
+        await self.outbox.drain()
+        return fired
 
     async def idle(self) -> None:
-        """Wait until every inbound message taken so far has been handled and answered."""
+        """Wait until every inbound message taken so far has been handled and its answers sent."""
         await self.webchat.drain()
         if self.telegram is not None:
             await self.telegram.drain()
+        await self.outbox.drain()
 
 
 async def serve(runtime: Runtime, stop: asyncio.Event | None = None) -> None:

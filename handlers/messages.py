@@ -68,6 +68,8 @@ class Outbound:
     to: Address
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
+    #: Who it is for, when known: a refused delivery is reported to that person's supervisors.
+    person_id: int | None = None
 
 
 @dataclass
@@ -77,6 +79,12 @@ class Reply:
     messages: list[Outbound] = field(default_factory=list)
     notice: str | None = None
 
-    def say(self, to: Address, text: str, buttons: tuple[tuple[Button, ...], ...] = ()) -> None:
+    def say(
+        self,
+        to: Address,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+        person_id: int | None = None,
+    ) -> None:
         """Add a message."""
-        self.messages.append(Outbound(to, text, buttons))
+        self.messages.append(Outbound(to, text, buttons, person_id))

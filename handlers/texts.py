@@ -191,6 +191,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         ZH: "‼️ 一级工单 #{id} 未按时解决，请外包单位主管介入",
         EN: "‼️ Level-1 ticket #{id} missed its resolve deadline: the vendor's manager must step in",
     },
+    "delivery_failed": {
+        ZH: "❗ 无法给{name}发送消息（{reason}），请电话联系。",
+        EN: "❗ Messages to {name} cannot be delivered ({reason}); please phone them.",
+    },
+    "digest": {ZH: "（合并的 {count} 条消息）", EN: "({count} messages combined)"},
     # -- fault handling report ---------------------------------------------------------------------
     "fault.cause": {ZH: "请填写故障处理报告。\n1/3 故障原因：", EN: "Fault report.\n1/3 Cause:"},
     "fault.fix": {ZH: "2/3 处理方法：", EN: "2/3 What fixed it:"},

@@ -1,7 +1,8 @@
-"""The sweep: claim every due timer, fire it, hand the messages over for delivery.
+"""The sweep: claim every due timer, fire it, queue its messages in the outbox.
 
-Claiming and firing happen in one transaction per batch, so a crash before the commit leaves
-the timers due (they fire after the restart) and a second process never fires them again.
+Claiming, firing and queueing happen in one transaction per batch, so a crash before the
+commit leaves the timers due (they fire after the restart) and a second process never fires
+them again; ``deliver`` then wakes the outbox sender.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from handlers.clock import Clock
 from handlers.escalation import fire
 from handlers.messages import Reply
+from handlers.outgoing import enqueue_reply
 from handlers.sla.policy import PolicyBook
 from storage.engine import SessionFactory, transaction
 from storage.repositories.timers import claim_due
@@ -41,6 +43,7 @@ class Sweeper:
                 timers = await claim_due(session, self.clock.now(), self.batch)
                 for timer in timers:
                     reply.messages += (await fire(session, self.policies, self.clock, timer)).messages
+                await enqueue_reply(session, reply, self.clock.now())
             total += len(timers)
             await self.deliver(reply)
             if len(timers) < self.batch:

@@ -297,3 +297,39 @@ class Timer(SQLModel, table=True):
     fraction: float | None = None  # of the clock's span, for reminders
     due_at: datetime = _utc_field(nullable=False)
     fired_at: datetime | None = _utc_field()
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to send, written in the transaction of the change that causes it.
+
+    The sender claims pending rows with a lease, sends them, and marks each sent, deferred
+    (not_before moves: a rate limit, a 429, a network error) or failed (the platform refuses
+    for good). Nothing is lost across restarts: an unsent row stays until it is sent.
+    """
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        sa.Index(
+            "ix_outbox_message_pending",
+            "not_before",
+            postgresql_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: Channel = _enum_field(Channel)
+    chat_id: str = Field(max_length=64)
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    buttons: list[list[dict[str, str]]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    created_at: datetime = _utc_field(nullable=False)
+    not_before: datetime = _utc_field(nullable=False)
+    claimed_until: datetime | None = _utc_field()
+    sent_at: datetime | None = _utc_field()
+    failed_at: datetime | None = _utc_field()
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=500)
+    #: How many queued messages this one carries (a digest merges several).
+    merged: int = 1

@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import hmac
 import logging
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
 from aiohttp import web
 from telegram import BotCommand, Update
+from telegram.error import BadRequest, Forbidden, RetryAfter
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.background import Background
-from bot.delivery import Delivery
 from bot.runtime import Runtime
 from bot.telegram.convert import fit, inbound, keyboard
 from handlers.conversation.router import Router
 from handlers.messages import Outbound
 from handlers.texts import EN, ZH
+from scheduler.outbox import OutboxSender, Refused, RetryLater
 from storage.engine import transaction
 from storage.enums import Channel
 from storage.repositories import inbox
@@ -50,7 +52,7 @@ COMMANDS = {
 class TelegramChannel:
     """One PTB Application wired to the router."""
 
-    def __init__(self, runtime: Runtime, router: Router, delivery: Delivery) -> None:
+    def __init__(self, runtime: Runtime, router: Router, delivery: OutboxSender) -> None:
         settings = runtime.settings
         assert settings.telegram_token is not None
         api = settings.telegram_api_url.rstrip("/")
@@ -128,10 +130,20 @@ class TelegramChannel:
         return web.json_response({"ok": True})
 
     async def send(self, message: Outbound) -> None:
-        """The sender: one message with its inline keyboard."""
-        await self.app.bot.send_message(
-            chat_id=int(message.to.chat_id), text=fit(message.text), reply_markup=keyboard(message.buttons)
-        )
+        """The sender: one message with its inline keyboard; the outbox learns what failed how."""
+        try:
+            await self.app.bot.send_message(
+                chat_id=int(message.to.chat_id),
+                text=fit(message.text),
+                reply_markup=keyboard(message.buttons),
+            )
+        except RetryAfter as error:
+            wait = error.retry_after
+            raise RetryLater(
+                wait.total_seconds() if isinstance(wait, timedelta) else float(wait), str(error)
+            ) from error
+        except (Forbidden, BadRequest) as error:  # blocked, chat gone, or a message it will never take
+            raise Refused(error.message) from error
 
     async def _process_payload(self, payload: dict[str, Any]) -> None:
         update = Update.de_json(payload, self.app.bot)

@@ -20,10 +20,10 @@ from aiohttp import web
 from sqlmodel import col, select
 
 from bot.background import Background
-from bot.delivery import Delivery
 from bot.runtime import Runtime
 from handlers.conversation.router import Router
-from handlers.messages import Address, Inbound, Outbound
+from handlers.messages import Inbound, Outbound
+from scheduler.outbox import OutboxSender
 from storage.engine import transaction
 from storage.enums import Channel, Role
 from storage.models import ChatIdentity, Membership, Person, Site, WebchatMessage
@@ -39,7 +39,7 @@ RECHECK = 1.0  # another process may have written: look at the table at least th
 class WebChat:
     """The web chat channel of one process."""
 
-    def __init__(self, runtime: Runtime, router: Router, delivery: Delivery) -> None:
+    def __init__(self, runtime: Runtime, router: Router, delivery: OutboxSender) -> None:
         self.runtime, self.router, self.delivery = runtime, router, delivery
         self._changed = asyncio.Condition()
         self._version = 0  # bumped on every new line, so a poller never misses a wake-up
@@ -124,16 +124,18 @@ class WebChat:
     async def deliver(self, message: Outbound) -> None:
         """The sender: a bot message becomes a line of the person's chat."""
         buttons = [[{"label": b.label, "action": b.action} for b in row] for row in message.buttons]
+        await self._store(message.to.chat_id, message.text, buttons)
+
+    async def _store(self, user: str, message: str, buttons: list[list[dict[str, str]]]) -> None:
         async with transaction(self.runtime.sessions) as session:
-            session.add(
-                WebchatMessage(
-                    user_id=message.to.chat_id,
-                    direction="out",
-                    text=message.text,
-                    buttons=buttons,
-                    created_at=self.runtime.clock.now(),
-                )
+            line = WebchatMessage(
+                user_id=user,
+                direction="out",
+                text=message,
+                buttons=buttons,
+                created_at=self.runtime.clock.now(),
             )
+            session.add(line)
         await self._wake()
 
     async def recover(self) -> None:
@@ -156,8 +158,8 @@ class WebChat:
             async with transaction(self.runtime.sessions) as session:
                 await inbox.give_up(session, Channel.WEBCHAT, key, self.runtime.clock.now(), repr(error))
             return
-        if reply.notice and not reply.messages:
-            reply.say(Address(event.channel, event.chat_id), reply.notice)
+        if reply.notice and not reply.messages:  # the web chat's answer to a button press
+            await self._store(event.chat_id, reply.notice, [])
         await self.delivery.deliver(reply)
 
     async def _load(self, user: str, after: int) -> list[dict[str, Any]]:

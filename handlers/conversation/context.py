@@ -50,7 +50,7 @@ class Context:
 
     def say(self, message: str, buttons: Buttons = ()) -> None:
         """Answer in the chat the event came from."""
-        self.reply.say(self.here, message, buttons)
+        self.reply.say(self.here, message, buttons, self.person.id)
 
     def set_state(self, state: str, data: dict[str, object] | None = None) -> None:
         """Move the wizard to ``state`` (data replaced when given)."""

@@ -71,7 +71,7 @@ class Notifier:
             ticket, await roles_at(self.session, person.id, ticket.site_id), person.id, lang
         )
         for identity in await identities_of(self.session, person.id):
-            self.reply.say(Address(identity.channel, identity.external_id), message, buttons)
+            self.reply.say(Address(identity.channel, identity.external_id), message, buttons, person.id)
 
     async def send_text(self, person_id: int, message: Callable[[str], str]) -> None:
         """A plain message to a person on every chat account they have."""
@@ -79,4 +79,6 @@ class Notifier:
         if person is None:
             return
         for identity in await identities_of(self.session, person_id):
-            self.reply.say(Address(identity.channel, identity.external_id), message(person.language))
+            self.reply.say(
+                Address(identity.channel, identity.external_id), message(person.language), (), person_id
+            )

@@ -275,7 +275,8 @@ async def file_ticket(
     lang = person.language
     key = "report.created" if confirmed else "report.window_expired"
     label = level_label(lang, ticket.level, confirmed=ticket.level_confirmed)
-    reply.say(Address(conversation.channel, conversation.chat_id), text(lang, key, id=ticket.id, level=label))
+    to = Address(conversation.channel, conversation.chat_id)
+    reply.say(to, text(lang, key, id=ticket.id, level=label), (), person.id)
 
     def headline(reader: str) -> str:
         first = text(reader, "ticket.new")

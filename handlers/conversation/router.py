@@ -14,6 +14,7 @@ from handlers.conversation import fault_report, my_tickets, report_wizard, ticke
 from handlers.conversation.context import Context
 from handlers.conversation.registration import identify, join_code, welcome_stranger
 from handlers.messages import Inbound, Reply
+from handlers.outgoing import enqueue_reply
 from handlers.sla.policy import PolicyBook
 from handlers.texts import EN, ZH
 from storage.engine import SessionFactory, transaction
@@ -44,35 +45,43 @@ class Router:
     after_commit: Callable[[], Awaitable[None]] | None = None
 
     async def handle(self, event: Inbound, inbox_key: str | None = None) -> Reply:
-        """Everything one event causes, committed before the reply is delivered.
+        """Everything one event causes, committed together with the messages it sends.
 
         With ``inbox_key`` the stored update is claimed and marked processed in the same
-        transaction, so a redelivered or re-read update is handled exactly once.
+        transaction, so a redelivered or re-read update is handled exactly once. The reply's
+        messages are outbox rows by the time this returns; its notice (the short answer to
+        a pressed button) is for the channel to show.
         """
         async with transaction(self.sessions) as session:
-            if inbox_key is not None and not await inbox.claim(
-                session, event.channel, inbox_key, self.clock.now()
-            ):
+            now = self.clock.now()
+            if inbox_key is not None and not await inbox.claim(session, event.channel, inbox_key, now):
                 return Reply()
             person = await identify(session, event)
             if person is None:
-                return await welcome_stranger(session, event, self.clock)
-            conversation = await conversation_for(
-                session, event.channel, event.chat_id, event.user_id, self.clock.now()
-            )
-            ctx = Context(session, self.clock, self.policies, event, person, conversation, Reply())
-            await self._dispatch(ctx)
-        if self.after_commit is not None:
-            await self.after_commit()
-        return ctx.reply
+                reply = await welcome_stranger(session, event, self.clock)
+            else:
+                conversation = await conversation_for(
+                    session, event.channel, event.chat_id, event.user_id, now
+                )
+                ctx = Context(session, self.clock, self.policies, event, person, conversation, Reply())
+                await self._dispatch(ctx)
+                reply = ctx.reply
+            await enqueue_reply(session, reply, now)
+        await self._committed()
+        return reply
 
     async def tick(self) -> Reply:
         """Time-driven work of conversations (the classification window)."""
         async with transaction(self.sessions) as session:
             reply = await window.tick(session, self.policies, self.clock)
-        if reply.messages and self.after_commit is not None:
-            await self.after_commit()
+            await enqueue_reply(session, reply, self.clock.now())
+        if reply.messages:
+            await self._committed()
         return reply
+
+    async def _committed(self) -> None:
+        if self.after_commit is not None:
+            await self.after_commit()
 
     async def _dispatch(self, ctx: Context) -> None:
         event, state = ctx.event, ctx.conversation.state

@@ -42,7 +42,7 @@ async def tick(session: AsyncSession, policies: PolicyBook, clock: Clock) -> Rep
                 minutes=minutes,
                 level=level_label(person.language, level),
             )
-            reply.say(Address(conversation.channel, conversation.chat_id), message)
+            reply.say(Address(conversation.channel, conversation.chat_id), message, (), person.id)
             conversation.data = {**conversation.data, "reminded": True}
             session.add(conversation)
     return reply

@@ -30,6 +30,7 @@ TABLES = {
     "fault_report",
     "webchat_message",
     "timer",
+    "outbox_message",
     "duty_shift",
     "alembic_version",
 }
