@@ -17,6 +17,7 @@ from aiohttp import web
 from telegram import BotCommand, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.background import Background
 from bot.runtime import Runtime
@@ -138,7 +139,9 @@ class TelegramChannel:
                 reply_markup=keyboard(message.buttons),
             )
         except RetryAfter as error:
-            wait = error.retry_after
+            with warnings.catch_warnings():  # PTB 22 warns that int seconds become a timedelta
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                wait = error.retry_after
             raise RetryLater(
                 wait.total_seconds() if isinstance(wait, timedelta) else float(wait), str(error)
             ) from error

@@ -102,3 +102,10 @@ async def webchat(db: Database, clock: ManualClock) -> AsyncIterator[Stage]:
     """A running service on the web chat only (each database)."""
     async for opened in open_stage("webchat", db, clock):
         yield opened
+
+
+@pytest.fixture
+async def telegram(db: Database, clock: ManualClock) -> AsyncIterator[Stage]:
+    """A running service on Telegram only (each database)."""
+    async for opened in open_stage("telegram", db, clock):
+        yield opened

@@ -1,0 +1,133 @@
+"""The outbox against the fake Bot API: 429s, 5xx, slow answers, refusals, restarts, digests."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import col, select
+
+from handlers.messages import Address, Reply
+from handlers.outgoing import enqueue_reply
+from scheduler.outbox import Limits, OutboxSender
+from storage.engine import transaction
+from storage.enums import Channel
+from storage.models import OutboxMessage
+from tests.fakes.telegram_api import FakeBotApi
+from tests.scenarios.stage import Stage, TelegramDriver
+
+
+@pytest.fixture
+def api(telegram: Stage) -> FakeBotApi:
+    assert isinstance(telegram.driver, TelegramDriver)
+    return telegram.driver.api
+
+
+async def queue(stage: Stage, who: str, *texts: str) -> None:
+    """Messages to one person, queued as the handlers queue them."""
+    actor = stage[who]
+    reply = Reply()
+    for message in texts:
+        reply.say(Address(Channel.TELEGRAM, str(actor.telegram_id)), message, (), actor.person_id)
+    async with transaction(stage.service.runtime.sessions) as session:
+        await enqueue_reply(session, reply, stage.clock.now())
+
+
+async def rows(stage: Stage) -> list[OutboxMessage]:
+    async with transaction(stage.service.runtime.sessions) as session:
+        return list((await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all())
+
+
+def texts_to(api: FakeBotApi, stage: Stage, who: str) -> list[str]:
+    return [m.text or "" for m in api.messages_to(stage[who].telegram_id)]
+
+
+async def test_a_429_waits_retry_after_and_sends_once(telegram: Stage, api: FakeBotApi) -> None:
+    api.fail_next("sendMessage", 429, retry_after=3)
+    await queue(telegram, "r1", "第一条")
+    outbox = telegram.service.outbox
+    await outbox.flush()
+    assert texts_to(api, telegram, "r1") == []
+    (row,) = await rows(telegram)
+    assert (row.sent_at, row.attempts, row.not_before) == (
+        None,
+        1,
+        telegram.clock.now() + timedelta(seconds=3),
+    )
+    telegram.clock.advance(timedelta(seconds=2))
+    await outbox.flush()
+    assert texts_to(api, telegram, "r1") == []  # not before retry_after
+    telegram.clock.advance(timedelta(seconds=1))
+    await outbox.flush()
+    assert texts_to(api, telegram, "r1") == ["第一条"]
+    await outbox.flush()
+    assert texts_to(api, telegram, "r1") == ["第一条"]
+
+
+async def test_server_errors_and_slow_answers_are_retried_and_nothing_is_lost(
+    telegram: Stage, api: FakeBotApi
+) -> None:
+    api.fail_next("sendMessage", 500, times=2)
+    api.delay_next("sendMessage", 0.5, times=3)
+    await queue(telegram, "r1", "甲")
+    await queue(telegram, "r2", "乙")
+    await queue(telegram, "r3", "丙")
+    outbox = telegram.service.outbox
+    for _ in range(6):
+        await outbox.flush()
+        telegram.clock.advance(timedelta(minutes=1))
+    assert (texts_to(api, telegram, "r1"), texts_to(api, telegram, "r2"), texts_to(api, telegram, "r3")) == (
+        ["甲"],
+        ["乙"],
+        ["丙"],
+    )
+    assert all(row.sent_at is not None for row in await rows(telegram))
+
+
+async def test_a_blocked_person_is_reported_to_the_supervisor(telegram: Stage, api: FakeBotApi) -> None:
+    api.fail_next("sendMessage", 403, description="Forbidden: bot was blocked by the user")
+    await queue(telegram, "r1", "工单更新")
+    await telegram.service.outbox.flush()
+    await telegram.service.outbox.drain()
+    failed = (await rows(telegram))[0]
+    assert failed.failed_at is not None and "blocked" in (failed.error or "")
+    assert texts_to(api, telegram, "s1") == [
+        "❗ 无法给报修人1发送消息（Forbidden: bot was blocked by the user），请电话联系。"
+    ]
+    await telegram.service.outbox.flush()
+    assert texts_to(api, telegram, "r1") == []  # a refused message is not tried again
+
+
+async def test_a_restart_sends_what_was_pending_once(telegram: Stage, api: FakeBotApi) -> None:
+    await queue(telegram, "r1", "一", "二")
+    first = telegram.service.outbox
+    await first.flush()
+    assert texts_to(api, telegram, "r1") == ["一", "二"]
+    await queue(telegram, "r2", "三")
+    # A new process (after a crash) with its own sender: only the pending row goes out.
+    second = OutboxSender(telegram.service.runtime.sessions, telegram.clock)
+    assert telegram.service.telegram is not None
+    second.add(Channel.TELEGRAM, telegram.service.telegram.send, Limits())
+    await second.flush()
+    assert texts_to(api, telegram, "r1") == ["一", "二"] and texts_to(api, telegram, "r2") == ["三"]
+
+
+async def test_a_burst_to_one_person_becomes_a_digest(telegram: Stage, api: FakeBotApi) -> None:
+    await queue(telegram, "s1", *[f"提醒 {n}" for n in range(10)])
+    await telegram.service.outbox.flush()
+    (digest,) = texts_to(api, telegram, "s1")
+    assert [f"提醒 {n}" for n in range(10)] == digest.split("\n\n")
+    assert all(row.sent_at is not None for row in await rows(telegram))
+
+
+async def test_a_per_minute_budget_defers_the_rest_as_one_digest(telegram: Stage, api: FakeBotApi) -> None:
+    sender = OutboxSender(telegram.service.runtime.sessions, telegram.clock)
+    assert telegram.service.telegram is not None
+    sender.add(Channel.TELEGRAM, telegram.service.telegram.send, Limits(chat_per_minute=2, digest_after=100))
+    for n in range(5):
+        await queue(telegram, "s1", f"第{n}条")
+        await sender.flush()
+    seen = texts_to(api, telegram, "s1")
+    assert seen == ["第0条", "第1条"]  # the budget is spent; nothing dropped, nothing sent early
+    pending = [r for r in await rows(telegram) if r.sent_at is None]
+    assert len(pending) == 3 and all(r.not_before > telegram.clock.now() for r in pending)
