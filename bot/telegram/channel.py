@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import warnings
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
