@@ -54,10 +54,12 @@ async def fire(session: AsyncSession, policies: PolicyBook, clock: Clock, timer:
             return reply
         await service.log(ticket.id, "reminder", {"clock": which.value, "fraction": timer.fraction})
         left = state.due_at - clock.now()
-        await _tell(notifier, await _engineers(session, ticket), _message(ticket, "remind", which, due, left))
+        await _tell(
+            notifier, await _engineers(notifier, ticket), _message(ticket, "remind", which, due, left)
+        )
         return reply
     await service.log(ticket.id, "breach", {"clock": which.value, "due_at": state.due_at.isoformat()})
-    await _tell(notifier, await _escalation(session, ticket, which), _message(ticket, "breach", which, due))
+    await _tell(notifier, await _escalation(notifier, ticket, which), _message(ticket, "breach", which, due))
     if which is SlaClock.RESOLVE:
         await _rise(session, service, notifier, ticket.id)
     return reply
@@ -85,20 +87,21 @@ async def _tell(notifier: Notifier, people: list[Person], message: Callable[[str
         await notifier.send_text(person.id or 0, message)
 
 
-async def _engineers(session: AsyncSession, ticket: Ticket) -> list[Person]:
-    """The ticket's engineer, or every engineer of the site while nobody has taken it."""
-    if ticket.assignee_id is not None and (assignee := await session.get(Person, ticket.assignee_id)):
+async def _engineers(notifier: Notifier, ticket: Ticket) -> list[Person]:
+    """The ticket's engineer, or the engineers on call while nobody has taken it."""
+    if ticket.assignee_id is not None and (
+        assignee := await notifier.session.get(Person, ticket.assignee_id)
+    ):
         return [assignee]
-    return list(await members(session, ticket.site_id, Role.ENGINEER))
+    return await notifier.on_call(ticket)
 
 
-async def _escalation(session: AsyncSession, ticket: Ticket, which: SlaClock) -> list[Person]:
+async def _escalation(notifier: Notifier, ticket: Ticket, which: SlaClock) -> list[Person]:
     """Who hears that a clock was missed."""
+    session = notifier.session
     supervisors = list(await members(session, ticket.site_id, Role.SUPERVISOR))
     if which is SlaClock.RESPONSE:
-        assignee = ticket.assignee_id
-        backups = [p for p in await members(session, ticket.site_id, Role.ENGINEER) if p.id != assignee]
-        return _unique(backups + supervisors)
+        return _unique(await notifier.backups(ticket) + supervisors)
     managers = list(await members(session, ticket.site_id, Role.MANAGER)) if ticket.level == 1 else []
     return _unique(supervisors + managers)
 
@@ -108,7 +111,7 @@ async def _rise(session: AsyncSession, service: TicketService, notifier: Notifie
     ticket = await get_ticket(session, ticket_id)
     if risen is None or ticket is None:
         return
-    people = await notifier.holders(ticket, all_engineers=True)
+    people = await notifier.holders(ticket, offered=True)
     if risen.new_level == 1:
         people = _unique(people + list(await members(session, ticket.site_id, Role.MANAGER)))
     if risen.restarts_clocks:

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.clock import Clock
 from handlers.conversation.cards import buttons_for, card
 from handlers.messages import Address, Reply
+from handlers.roster.roster import on_duty
 from handlers.sla.policy import PolicyBook
 from handlers.tickets.service import site_policy
 from storage.enums import Role
@@ -29,20 +30,35 @@ class Notifier:
     clock: Clock
     reply: Reply
 
-    async def holders(
-        self, ticket: Ticket, *, new: bool = False, all_engineers: bool = False
-    ) -> list[Person]:
-        """Who follows a ticket: its reporter, its engineer (all engineers while nobody has
-        taken it, or with ``all_engineers``) and the site's supervisors. A new ticket goes to
-        engineers and supervisors."""
+    async def on_call(self, ticket: Ticket) -> list[Person]:
+        """Who gets a ticket nobody has taken: the engineer on duty (the roster's, or the
+        on-site engineer in the client's working hours), else every engineer of the site."""
+        duty = await on_duty(self.session, ticket.site_id, self.clock.now())
+        if duty.engineer_id is not None and (engineer := await self.session.get(Person, duty.engineer_id)):
+            return [engineer]
+        return list(await members(self.session, ticket.site_id, Role.ENGINEER))
+
+    async def backups(self, ticket: Ticket) -> list[Person]:
+        """Who steps in when the response is missed: the roster's backup engineer, else the
+        site's other engineers."""
+        duty = await on_duty(self.session, ticket.site_id, self.clock.now())
+        if duty.backup_id is not None and (backup := await self.session.get(Person, duty.backup_id)):
+            return [backup]
+        busy = {ticket.assignee_id, duty.engineer_id}
+        return [p for p in await members(self.session, ticket.site_id, Role.ENGINEER) if p.id not in busy]
+
+    async def holders(self, ticket: Ticket, *, new: bool = False, offered: bool = False) -> list[Person]:
+        """Who follows a ticket: its reporter, its engineer (the engineers on call while nobody
+        has taken it; with ``offered`` those too) and the site's supervisors. A new ticket goes
+        to the engineers on call and the supervisors."""
         people: dict[int, Person] = {}
         if not new and (reporter := await self.session.get(Person, ticket.reporter_id)):
             people[ticket.reporter_id] = reporter
         assignee = None if ticket.assignee_id is None else await self.session.get(Person, ticket.assignee_id)
-        if assignee is not None and assignee.id is not None and not all_engineers:
+        if assignee is not None and assignee.id is not None:
             people[assignee.id] = assignee
-        else:
-            people.update({p.id or 0: p for p in await members(self.session, ticket.site_id, Role.ENGINEER)})
+        if assignee is None or offered:
+            people.update({p.id or 0: p for p in await self.on_call(ticket)})
         people.update({p.id or 0: p for p in await members(self.session, ticket.site_id, Role.SUPERVISOR)})
         return list(people.values())
 
@@ -53,10 +69,10 @@ class Notifier:
         *,
         exclude: int | None = None,
         new: bool = False,
-        all_engineers: bool = False,
+        offered: bool = False,
     ) -> None:
         """Send ``headline`` + the ticket's card (+ the reader's buttons) to every holder."""
-        for person in await self.holders(ticket, new=new, all_engineers=all_engineers):
+        for person in await self.holders(ticket, new=new, offered=offered):
             if person.id != exclude:
                 await self.send_card(person, ticket, headline)
 

@@ -128,4 +128,4 @@ async def _announce(ctx: Context, ticket: Ticket, kind: str) -> None:
     ctx.reply.notice = ctx.t("done")
     await notifier.send_card(ctx.person, ticket, headline)
     # The engineers who were offered the ticket hear that someone took it.
-    await notifier.tell(ticket, headline, exclude=ctx.person.id, all_engineers=kind == "acknowledge")
+    await notifier.tell(ticket, headline, exclude=ctx.person.id, offered=kind == "acknowledge")
