@@ -101,6 +101,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "btn.restore": {ZH: "已恢复", EN: "Restored"},
     "btn.resolve": {ZH: "已解决", EN: "Resolved"},
     "btn.propose": {ZH: "改级别", EN: "Change level"},
+    "btn.hand": {ZH: "转派", EN: "Hand over"},
     "btn.propose_level": {ZH: "建议{level}", EN: "Propose {level}"},
     "btn.set_level": {ZH: "定为{level}", EN: "Set {level}"},
     "btn.accept": {ZH: "同意", EN: "Accept"},
@@ -162,6 +163,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "event.set_level": {ZH: "{actor} 将级别定为{level}", EN: "{actor} set {level}"},
     "done": {ZH: "已办理。", EN: "Done."},
     "pick_level": {ZH: "建议改为哪一级？", EN: "Which level do you propose?"},
+    "pick_engineer": {ZH: "转派给哪位工程师？", EN: "Hand the ticket to which engineer?"},
+    "event.assign": {ZH: "{actor} 将工单转派给{name}", EN: "{actor} handed the ticket to {name}"},
     "refused": {ZH: "无法办理：{reason}", EN: "Not possible: {reason}"},
     "refused.role": {
         ZH: "您在本单位的身份不能执行此操作。",

@@ -124,8 +124,11 @@ def buttons_for(ticket: Ticket, roles: frozenset[Role], person_id: int, lang: st
         }.get(status)
         if work:
             rows.append(work)
-        if status in (S.CLASSIFIED, S.ACKNOWLEDGED, S.ON_SITE):
-            rows.append((b("btn.propose", "prop"),))
+        extra = [b("btn.propose", "prop")] if status in (S.CLASSIFIED, S.ACKNOWLEDGED, S.ON_SITE) else []
+        if ticket.assignee_id == person_id and status in (S.ACKNOWLEDGED, S.ON_SITE, S.RESTORED):
+            extra.append(b("btn.hand", "hand"))
+        if extra:
+            rows.append(tuple(extra))
     client = Role.SUPERVISOR in roles or ticket.reporter_id == person_id
     if client and ticket.proposed_level is not None:
         rows.append((b("btn.accept", "acc"), b("btn.reject", "rej")))
@@ -144,3 +147,8 @@ def propose_buttons(ticket: Ticket, lang: str) -> Buttons:
         for n in LEVELS
         if n != ticket.level
     )
+
+
+def handover_buttons(ticket: Ticket, engineers: list[Person]) -> Buttons:
+    """The engineers an engineer can hand the ticket to (after pressing 转派)."""
+    return tuple((Button(person.name, f"t:{ticket.id}:to:{person.id}"),) for person in engineers)

@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from handlers.conversation import fault_report
-from handlers.conversation.cards import buttons_for, card, level_label, propose_buttons
+from handlers.conversation.cards import buttons_for, card, handover_buttons, level_label, propose_buttons
 from handlers.conversation.context import Context
 from handlers.conversation.notify import Notifier
 from handlers.texts import text
 from handlers.tickets.machine import Action, Forbidden, IllegalTransition, TicketRuleError, check
 from handlers.tickets.service import TicketService
-from storage.enums import TicketStatus
-from storage.models import Ticket
-from storage.repositories.people import roles_at
+from storage.enums import Role, TicketStatus
+from storage.models import Person, Ticket
+from storage.repositories.people import members, roles_at
 from storage.repositories.tickets import get_ticket
 
 Operation = Callable[[TicketService, int, int], Awaitable[Ticket]]
@@ -36,7 +36,10 @@ OPERATIONS: dict[str, tuple[Operation, str]] = {
 LEVEL_OPERATIONS: dict[str, tuple[Callable[[TicketService, int, int, int], Awaitable[Ticket]], str]] = {
     "pl": (lambda s, t, p, n: s.propose_level(t, p, n), "propose_level"),
     "sl": (lambda s, t, p, n: s.set_level(t, p, n), "set_level"),
+    "to": (lambda s, t, p, n: s.assign(t, p, n), "assign"),
 }
+#: Buttons that only open a choice: (the rule checked first, the choice shown)
+CHOICES = {"prop": Action.PROPOSE_LEVEL, "hand": Action.ASSIGN}
 
 
 def parse(action: str) -> tuple[int, str, int | None] | None:
@@ -55,7 +58,7 @@ async def press(ctx: Context, action: str) -> None:
     parsed = parse(action)
     person_id = ctx.person.id or 0
     if parsed is None or (
-        parsed[1] not in OPERATIONS and parsed[1] not in LEVEL_OPERATIONS and parsed[1] != "prop"
+        parsed[1] not in OPERATIONS and parsed[1] not in LEVEL_OPERATIONS and parsed[1] not in CHOICES
     ):
         ctx.reply.notice = ctx.t("stale_button")
         return
@@ -65,10 +68,16 @@ async def press(ctx: Context, action: str) -> None:
         ctx.say(ctx.t("refused.no_ticket"))
         return
     try:
-        if verb == "prop":
+        if verb in CHOICES:
             actor = await ctx.service.actor(person_id, ticket.site_id)
-            check(Action.PROPOSE_LEVEL, TicketStatus(ticket.status), actor, ticket.reporter_id)
-            ctx.say(ctx.t("pick_level"), propose_buttons(ticket, ctx.lang))
+            check(CHOICES[verb], TicketStatus(ticket.status), actor, ticket.reporter_id)
+            if verb == "prop":
+                ctx.say(ctx.t("pick_level"), propose_buttons(ticket, ctx.lang))
+            else:
+                others = [
+                    p for p in await members(ctx.session, ticket.site_id, Role.ENGINEER) if p.id != person_id
+                ]
+                ctx.say(ctx.t("pick_engineer"), handover_buttons(ticket, others))
             return
         if verb in LEVEL_OPERATIONS:
             if arg is None:
@@ -120,9 +129,11 @@ async def _announce(ctx: Context, ticket: Ticket, kind: str) -> None:
     """The presser gets a short confirmation and their card; every other holder the news."""
     actor = ctx.person.name
     level = ticket.proposed_level if kind == "propose_level" and ticket.proposed_level else ticket.level
+    assignee = await ctx.session.get(Person, ticket.assignee_id) if ticket.assignee_id else None
+    name = assignee.name if assignee else ""
 
     def headline(lang: str) -> str:
-        return text(lang, f"event.{kind}", actor=actor, level=level_label(lang, level))
+        return text(lang, f"event.{kind}", actor=actor, level=level_label(lang, level), name=name)
 
     notifier = Notifier(ctx.session, ctx.policies, ctx.clock, ctx.reply)
     ctx.reply.notice = ctx.t("done")

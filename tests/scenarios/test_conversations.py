@@ -201,3 +201,22 @@ async def test_a_stranger_is_told_how_to_join_and_joins_with_a_code(stage: Stage
     assert used.used_by_id is not None
     await stage.driver.send(stranger, "报修")
     assert (await stage.driver.seen(stranger))[-1].text == "报修：请选择故障所属系统："
+
+
+async def test_an_engineer_hands_a_ticket_over_and_the_pings_follow(stage: Stage) -> None:
+    d = stage.driver
+    await report(stage, "r1", "是")
+    await d.press(stage["e1"], "接单")
+    await d.press(stage["e1"], "转派")
+    assert (await d.seen(stage["e1"]))[-1].labels == ("何亮",)
+    await d.press(stage["e1"], "何亮")
+    handed = (await d.seen(stage["e2"]))[-1]
+    assert handed.text.startswith("马骏 将工单转派给何亮\n#1 一级·已接单") and "到场" in handed.labels
+    assert (await last(stage, "r1")).startswith("马骏 将工单转派给何亮")
+    (ticket,) = await tickets(stage)
+    assert ticket.assignee_id == stage["e2"].person_id
+    before = len(await d.seen(stage["e1"]))
+    stage.clock.advance(timedelta(hours=2))  # restore at 50 %: the reminder goes to the new engineer
+    await stage.service.sweep()
+    assert (await last(stage, "e2")).startswith("⏰ 工单 #1（一级）恢复还剩2小时")
+    assert len(await d.seen(stage["e1"])) == before
