@@ -14,6 +14,7 @@ from bot.web import build_app
 from bot.webchat.channel import WebChat
 from handlers.conversation.router import Router
 from scheduler.clockwork import Clockwork
+from scheduler.cron import CronJobs
 from scheduler.outbox import LOCAL, TELEGRAM, OutboxSender
 from scheduler.sweep import Sweeper
 from storage.enums import Channel
@@ -32,6 +33,15 @@ class Service:
         self.outbox = OutboxSender(runtime.sessions, runtime.clock)
         self.sweeper = Sweeper(runtime.sessions, runtime.policies, runtime.clock, self.outbox.deliver)
         self.clockwork = Clockwork(runtime.sessions, self.sweeper.sweep, extra=self.tick)
+        settings = runtime.settings
+        self.cron = CronJobs(
+            runtime.sessions,
+            runtime.policies,
+            runtime.clock,
+            self.outbox.deliver,
+            settings.overview_at,
+            settings.inspection_at,
+        )
         self.router.after_commit = self.clockwork.reschedule
         self.webchat = WebChat(runtime, self.router, self.outbox)
         self.outbox.add(Channel.WEBCHAT, self.webchat.deliver, LOCAL)
@@ -55,6 +65,7 @@ class Service:
             await self.telegram.start()
         if self.tick_seconds is not None:
             self.clockwork.interval = self.tick_seconds
+            await self.cron.install(self.clockwork.scheduler)
             await self.clockwork.start()
         log.info(
             "dutydesk serving on http://%s:%s (%s)",

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     #: The local web chat has no login (anyone reaching the port can act as any of its
     #: people): "auto" serves it only while the server listens on a loopback address.
     webchat: Literal["auto", "on", "off"] = "auto"
+    #: Local times of the supervisor's daily overview and the engineers' weekly reminder.
+    overview_at: str = Field(default="08:30", pattern=r"^\d{1,2}:\d{2}$")
+    inspection_at: str = Field(default="mon 09:00", pattern=r"^(mon|tue|wed|thu|fri|sat|sun) \d{1,2}:\d{2}$")
     wecom_secret: SecretStr | None = None
     wecom_token: SecretStr | None = None
     wecom_aes_key: SecretStr | None = None

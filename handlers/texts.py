@@ -199,6 +199,15 @@ CATALOGUE: dict[str, dict[str, str]] = {
         EN: "❗ Messages to {name} cannot be delivered ({reason}); please phone them.",
     },
     "digest": {ZH: "（合并的 {count} 条消息）", EN: "({count} messages combined)"},
+    "overview": {
+        ZH: "📊 每日概览 · {site} · {date}\n未关闭工单：{open}（一级 {critical}）\n2小时内到期：{at_risk}\n昨日超时：{breached}\n未安排值班的节假日：{uncovered}",
+        EN: "📊 Daily overview · {site} · {date}\nOpen tickets: {open} (level 1: {critical})\nDue within 2 h: {at_risk}\nMissed yesterday: {breached}\nDays off without a duty engineer: {uncovered}",
+    },
+    "none": {ZH: "无", EN: "none"},
+    "inspection": {
+        ZH: "📋 本周巡检提醒：请完成各子系统巡检，并填写《信息化系统设备巡检报告》。",
+        EN: "📋 Weekly inspection: please inspect every subsystem and fill in the inspection report.",
+    },
     # -- fault handling report ---------------------------------------------------------------------
     "fault.cause": {ZH: "请填写故障处理报告。\n1/3 故障原因：", EN: "Fault report.\n1/3 Cause:"},
     "fault.fix": {ZH: "2/3 处理方法：", EN: "2/3 What fixed it:"},

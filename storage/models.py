@@ -333,3 +333,12 @@ class OutboxMessage(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=500)
     #: How many queued messages this one carries (a digest merges several).
     merged: int = 1
+
+
+class CronRun(SQLModel, table=True):
+    """A periodic job's run (e.g. "overview:3:2026-12-02"): the first process to add it sends."""
+
+    __tablename__ = "cron_run"
+
+    key: str = Field(primary_key=True, max_length=80)
+    ran_at: datetime = _utc_field(nullable=False)

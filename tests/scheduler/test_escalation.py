@@ -3,47 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
 from sqlmodel import col, func, select
 
-from handlers.messages import Reply
 from scheduler.sweep import Sweeper
 from storage.engine import create_session_factory, transaction
-from storage.enums import Channel, Clock
+from storage.enums import Clock
 from storage.models import TicketEvent, Timer
-from storage.repositories.people import link_identity
 from storage.repositories.timers import claim_due
 from tests.conftest import Desk
+from tests.scheduler.conftest import Inboxes
 
 M, H = timedelta(minutes=1), timedelta(hours=1)
-
-
-@dataclass
-class Inboxes:
-    """What each person received, by person id (web chat address "p<id>")."""
-
-    received: dict[int, list[str]] = field(default_factory=dict)
-
-    async def deliver(self, reply: Reply) -> None:
-        for message in reply.messages:
-            self.received.setdefault(int(message.to.chat_id[1:]), []).append(message.text)
-
-    def take(self) -> dict[int, list[str]]:
-        """Everything received since the last take."""
-        got, self.received = self.received, {}
-        return got
-
-
-@pytest.fixture
-async def inboxes(desk: Desk) -> Inboxes:
-    w = desk.world
-    async with transaction(desk.db.factory) as session:
-        for person in (w.reporter, w.engineer, w.backup_engineer, w.supervisor, w.manager, w.other_reporter):
-            await link_identity(session, person, Channel.WEBCHAT, f"p{person}")
-    return Inboxes()
 
 
 @pytest.fixture
