@@ -32,7 +32,9 @@ class Service:
         self.router = Router(runtime.sessions, runtime.policies, runtime.clock)
         self.outbox = OutboxSender(runtime.sessions, runtime.clock)
         self.sweeper = Sweeper(runtime.sessions, runtime.policies, runtime.clock, self.outbox.deliver)
-        self.clockwork = Clockwork(runtime.sessions, self.sweeper.sweep, extra=self.tick)
+        self.clockwork = Clockwork(
+            runtime.sessions, self.sweeper.sweep, extra=self.tick, now=runtime.clock.now
+        )
         settings = runtime.settings
         self.cron = CronJobs(
             runtime.sessions,

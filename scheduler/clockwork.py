@@ -8,9 +8,10 @@ the service was down fires right after start.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -30,18 +31,23 @@ class Clockwork:
         sweep: Callable[[], Awaitable[object]],
         interval: float = 5.0,
         extra: Callable[[], Awaitable[None]] | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.sessions, self._sweep, self.interval, self._extra = sessions, sweep, interval, extra
+        self._now = now or (lambda: datetime.now(UTC))
         self.scheduler = AsyncIOScheduler(job_defaults={"misfire_grace_time": None, "coalesce": True})
         self._next: datetime | None = None
+        self._running = asyncio.Lock()
+        self._again = False
 
     async def start(self) -> None:
-        """Sweep now (what fell due while down), then keep sweeping."""
+        """Keep sweeping; the first sweep (what fell due while down) starts at once, in the
+        background, so a large backlog does not hold up the start."""
         self.scheduler.add_job(self._run, "interval", seconds=self.interval, id="sweep", max_instances=1)
         if self._extra is not None:
             self.scheduler.add_job(self._extra, "interval", seconds=1.0, id="tick", max_instances=1)
+        self.scheduler.add_job(self._run, id="startup")
         self.scheduler.start()
-        await self._run()
 
     def stop(self) -> None:
         """Stop waking up."""
@@ -58,9 +64,21 @@ class Clockwork:
         self.scheduler.add_job(self._run, "date", run_date=due, id=NEXT_DUE, replace_existing=True)
 
     async def _run(self) -> None:
-        try:
-            await self._sweep()
-        except Exception:
-            log.exception("sweep failed")
-        self._next = None
+        """Sweep until nothing is due; a wake-up during a sweep makes it go round once more
+        (APScheduler would otherwise drop a job whose previous run is still going)."""
+        if self._running.locked():
+            self._again = True
+            return
+        async with self._running:
+            while True:
+                self._again = False
+                try:
+                    await self._sweep()
+                except Exception:
+                    log.exception("sweep failed")
+                async with transaction(self.sessions) as session:
+                    due = await next_due(session)
+                if not self._again and (due is None or due > self._now()):
+                    break
+            self._next = None
         await self.reschedule()

@@ -176,10 +176,12 @@ class OutboxSender:
                 continue
             # Pacing is in real time (it is about the platform's clock), short waits are slept.
             await asyncio.sleep(max(wait, pace.overall_wait(loop.time())))
-            pace.record(chat, loop.time())
             await self._send(
                 send, Outbound(Address(channel, chat), unit.text, unit.buttons, unit.person_id), unit
             )
+            # Counted once the answer is back: never earlier than the platform counted it, so
+            # network jitter cannot push the sender over the platform's window.
+            pace.record(chat, loop.time())
         return len(group)
 
     async def _send(self, send: Send, message: Outbound, unit: _Unit) -> None:

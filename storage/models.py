@@ -288,7 +288,14 @@ class Timer(SQLModel, table=True):
     every row fires once however many processes sweep.
     """
 
-    __table_args__ = (sa.Index("ix_timer_pending", "due_at", postgresql_where=sa.text("fired_at IS NULL")),)
+    __table_args__ = (
+        sa.Index(
+            "ix_timer_pending",
+            "due_at",
+            postgresql_where=sa.text("fired_at IS NULL"),
+            sqlite_where=sa.text("fired_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="ticket.id", index=True)
@@ -313,6 +320,7 @@ class OutboxMessage(SQLModel, table=True):
             "ix_outbox_message_pending",
             "not_before",
             postgresql_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
+            sqlite_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
         ),
     )
 

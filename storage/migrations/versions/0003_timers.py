@@ -36,12 +36,16 @@ def upgrade() -> None:
     with op.batch_alter_table("timer", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_timer_ticket_id"), ["ticket_id"], unique=False)
         batch_op.create_index(
-            "ix_timer_pending", ["due_at"], unique=False, postgresql_where=sa.text("fired_at IS NULL")
+            "ix_timer_pending",
+            ["due_at"],
+            unique=False,
+            postgresql_where=sa.text("fired_at IS NULL"),
+            sqlite_where=sa.text("fired_at IS NULL"),
         )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("timer", schema=None) as batch_op:
-        batch_op.drop_index("ix_timer_pending", postgresql_where=sa.text("fired_at IS NULL"))
+        batch_op.drop_index("ix_timer_pending")
         batch_op.drop_index(batch_op.f("ix_timer_ticket_id"))
     op.drop_table("timer")

@@ -52,5 +52,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("outbox_message", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_message_pending", postgresql_where=PENDING)
+        batch_op.drop_index("ix_outbox_message_pending")
     op.drop_table("outbox_message")
