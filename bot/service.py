@@ -59,7 +59,7 @@ class Service:
     async def start(self) -> None:
         """Listen, recover what a previous run left, start the channels and the ticker."""
         settings = self.runtime.settings
-        self._runner = web.AppRunner(self.app, access_log=None)
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, settings.http_host, settings.http_port).start()
         await self.webchat.recover()
@@ -79,11 +79,14 @@ class Service:
     async def stop(self) -> None:
         """Stop in reverse order, finishing the messages being handled."""
         self.clockwork.stop()
-        if self.telegram is not None:
-            await self.telegram.stop()
-        await self.webchat.drain()
-        if self._runner is not None:
+        if self._runner is not None:  # no new webhook posts or web chat messages
             await self._runner.cleanup()
+        await self.webchat.drain()
+        if self.telegram is not None:
+            await self.telegram.stop_receiving()
+        await self.outbox.drain()  # what was queued goes out while the bots still can
+        if self.telegram is not None:
+            await self.telegram.close()
 
     async def tick(self) -> None:
         """The classification window's reminders and ends."""

@@ -103,11 +103,14 @@ class TelegramChannel:
             "telegram: @%s in %s mode", self.app.bot.username, "webhook" if self.webhook_url else "polling"
         )
 
-    async def stop(self) -> None:
-        """Stop polling and processing."""
+    async def stop_receiving(self) -> None:
+        """Stop polling and finish the updates being handled (the bot can still send)."""
         if self.app.updater is not None and self.app.updater.running:
             await self.app.updater.stop()
         await self.drain()
+
+    async def close(self) -> None:
+        """Shut the bot down (after the outbox has sent what it could)."""
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
