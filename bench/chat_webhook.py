@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import tempfile
 import time
 import uuid
@@ -27,7 +26,6 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageH
 
 from bot.runtime import Runtime
 from bot.service import Service
-from bot.settings import Settings
 from handlers.clock import SystemClock
 from handlers.directory.assets_import import ASSET_COLUMNS, import_assets
 from handlers.directory.tables import read_rows
@@ -39,18 +37,10 @@ from storage.models import Person
 from storage.repositories.people import add_membership, link_identity
 from storage.repositories.sites import create_site
 from tests.fakes.telegram_api import FakeBotApi
+from tests.scenarios.stage import SECRET, TOKEN, free_port, settings_for
 
-TOKEN = "123456:BENCH-token"
-SECRET = "bench-secret"
 FIRST_USER = 50_000
 DEMO_ASSETS = Path(__file__).resolve().parents[1] / "bot" / "demo" / "assets.csv"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -132,13 +122,7 @@ async def dutydesk_run(url: str, schema: str | None, reporters: int) -> tuple[fl
         for n in range(reporters + 1):
             api.user(FIRST_USER + n, f"人员{n}")
         port = free_port()
-        settings = Settings(
-            http_port=port,
-            telegram_token=TOKEN,
-            telegram_api_url=api.url,
-            telegram_webhook_url=f"http://127.0.0.1:{port}/telegram/webhook",
-            telegram_webhook_secret=SECRET,
-        )
+        settings = settings_for("telegram", port, api)
         runtime = Runtime(
             settings, engine, create_session_factory(engine), PolicyBook(load_policy()), SystemClock()
         )

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import socket
 import tempfile
 import time
 import uuid
@@ -38,7 +37,6 @@ from telegram.error import RetryAfter
 
 from bot.runtime import Runtime
 from bot.service import Service
-from bot.settings import Settings
 from handlers.clock import SystemClock
 from handlers.messages import Address, Outbound, Reply
 from handlers.outgoing import enqueue_reply
@@ -48,9 +46,8 @@ from storage.enums import Channel
 from storage.migrate import upgrade
 from storage.models import OutboxMessage, Person
 from tests.fakes.telegram_api import FakeBotApi
+from tests.scenarios.stage import TOKEN, free_port, settings_for
 
-TOKEN = "123456:BENCH-token"
-SECRET = "bench-secret"
 FIRST_CHAT = 70_000
 PER_SECOND = 30  # the fake's limit, and the baseline pacer's rate
 GOAL_RATE = 27.0
@@ -126,13 +123,6 @@ class Deliveries:
         """Observe until cancelled."""
         with contextlib.suppress(TimeoutError):
             await self.api.wait_until(self.observe, within=24 * 3600.0)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def chats(count: int) -> list[int]:
@@ -246,13 +236,7 @@ async def dutydesk_run(name: str, url: str, schema: str | None, count: int) -> R
         for chat in chats(count):
             api.user(chat, f"人员{chat}")
         port = free_port()
-        settings = Settings(
-            http_port=port,
-            telegram_token=TOKEN,
-            telegram_api_url=api.url,
-            telegram_webhook_url=f"http://127.0.0.1:{port}/telegram/webhook",
-            telegram_webhook_secret=SECRET,
-        )
+        settings = settings_for("telegram", port, api)
         runtime = Runtime(
             settings, engine, create_session_factory(engine), PolicyBook(load_policy()), SystemClock()
         )

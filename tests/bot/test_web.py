@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -15,15 +14,9 @@ from aiohttp.test_utils import TestServer
 from bot.runtime import open_runtime
 from bot.settings import Settings
 from bot.web import build_app
+from tests.scenarios.stage import free_port
 
 DUTYDESK = Path(sys.executable).with_name("dutydesk")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _get_json(url: str, attempts: int = 100) -> tuple[int, dict[str, str]]:
