@@ -72,6 +72,7 @@ class _Pace:
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
+        self.turn = asyncio.Lock()
         self.sent: deque[float] = deque()
         self.by_chat: dict[str, deque[float]] = defaultdict(deque)
 
@@ -157,8 +158,9 @@ class OutboxSender:
             by_chat: dict[tuple[Channel, str], list[OutboxMessage]] = defaultdict(list)
             for row in rows:
                 by_chat[(Channel(row.channel), row.chat_id)].append(row)
-            for (channel, chat), group in by_chat.items():
-                settled += await self._send_group(channel, chat, group)
+            # One task per chat: a chat waiting out its own limit does not hold up the others.
+            done = await asyncio.gather(*(self._send_group(ch, chat, g) for (ch, chat), g in by_chat.items()))
+            settled += sum(done)
 
     async def _send_group(self, channel: Channel, chat: str, group: list[OutboxMessage]) -> int:
         if channel not in self._channels:
@@ -175,13 +177,15 @@ class OutboxSender:
                 await self._defer(unit, wait)
                 continue
             # Pacing is in real time (it is about the platform's clock), short waits are slept.
-            await asyncio.sleep(max(wait, pace.overall_wait(loop.time())))
-            await self._send(
-                send, Outbound(Address(channel, chat), unit.text, unit.buttons, unit.person_id), unit
-            )
-            # Counted once the answer is back: never earlier than the platform counted it, so
-            # network jitter cannot push the sender over the platform's window.
-            pace.record(chat, loop.time())
+            await asyncio.sleep(wait)
+            async with pace.turn:  # the overall rate is shared by every chat of the channel
+                await asyncio.sleep(pace.overall_wait(loop.time()))
+                await self._send(
+                    send, Outbound(Address(channel, chat), unit.text, unit.buttons, unit.person_id), unit
+                )
+                # Counted once the answer is back: never earlier than the platform counted it,
+                # so network jitter cannot push the sender over the platform's window.
+                pace.record(chat, loop.time())
         return len(group)
 
     async def _send(self, send: Send, message: Outbound, unit: _Unit) -> None:
