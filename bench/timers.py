@@ -1,9 +1,9 @@
 """SLA timers at scale: firing lateness, start-up with a backlog, the cost of an idle sweep.
 
 For SQLite (always) and PostgreSQL (--postgres URL, in a scratch schema). Every timer points
-at one real ticket that is closed, so ``fire()`` loads it and returns at once: what is
-measured is the claiming and waking machinery, not the escalation work (that one SELECT per
-timer is still paid, as in production).
+at one real ticket that is closed, so the sweep locks and loads it (one query per batch of
+timers, as in production) and ``fire()`` returns at once: what is measured is the claiming
+and waking machinery, not the escalation work.
 
 (a) Firing lateness, with the real Clockwork (not a loop of our own): N pending timers
     (default 100,000) due evenly over S seconds (default 60) of the real clock, starting a

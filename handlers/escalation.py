@@ -33,11 +33,13 @@ from storage.repositories.people import members
 from storage.repositories.tickets import OPEN_STATUSES, get_ticket
 
 
-async def fire(session: AsyncSession, policies: PolicyBook, clock: Clock, timer: Timer) -> Reply:
-    """Carry out one claimed timer inside the caller's transaction; the messages to send."""
+async def fire(
+    session: AsyncSession, policies: PolicyBook, clock: Clock, timer: Timer, ticket: Ticket
+) -> Reply:
+    """Carry out one claimed timer of ``ticket`` (locked by the caller) inside the caller's
+    transaction; the messages to send."""
     reply = Reply()
-    ticket = await get_ticket(session, timer.ticket_id, for_update=True)
-    if ticket is None or ticket.status not in OPEN_STATUSES:
+    if ticket.status not in OPEN_STATUSES:
         return reply
     service = TicketService(session, policies, clock)
     policy = await service.policy_of(ticket)

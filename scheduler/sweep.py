@@ -17,6 +17,7 @@ from handlers.messages import Reply
 from handlers.outgoing import enqueue_reply
 from handlers.sla.policy import PolicyBook
 from storage.engine import SessionFactory, transaction
+from storage.repositories.tickets import lock_tickets
 from storage.repositories.timers import claim_due
 
 log = logging.getLogger("dutydesk.sweep")
@@ -41,8 +42,11 @@ class Sweeper:
             reply = Reply()
             async with transaction(self.sessions) as session:
                 timers = await claim_due(session, self.clock.now(), self.batch)
+                tickets = await lock_tickets(session, (timer.ticket_id for timer in timers))
                 for timer in timers:
-                    reply.messages += (await fire(session, self.policies, self.clock, timer)).messages
+                    if (ticket := tickets.get(timer.ticket_id)) is not None:
+                        fired = await fire(session, self.policies, self.clock, timer, ticket)
+                        reply.messages += fired.messages
                 await enqueue_reply(session, reply, self.clock.now())
             total += len(timers)
             await self.deliver(reply)

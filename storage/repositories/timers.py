@@ -9,7 +9,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Timer
+from storage.models import Ticket, Timer
 
 
 async def timers_of(session: AsyncSession, ticket_id: int) -> Sequence[Timer]:
@@ -21,17 +21,20 @@ async def timers_of(session: AsyncSession, ticket_id: int) -> Sequence[Timer]:
 async def claim_due(session: AsyncSession, now: datetime, limit: int = 500) -> list[Timer]:
     """Mark up to ``limit`` due timers fired and return them, oldest first.
 
-    PostgreSQL: the candidate rows are locked with FOR UPDATE SKIP LOCKED, so concurrent
-    sweepers take disjoint sets. SQLite: the whole UPDATE runs under BEGIN IMMEDIATE (one
+    PostgreSQL: the candidate rows and their tickets are locked with FOR UPDATE SKIP LOCKED, so
+    concurrent sweepers take disjoint sets, and a timer whose ticket is being changed right now
+    waits for the next sweep (the change's commit wakes one) instead of the two transactions
+    waiting for each other's rows. SQLite: the whole UPDATE runs under BEGIN IMMEDIATE (one
     writer at a time). Either way a row is claimed once; the caller fires it in the same
     transaction, so a crash before commit leaves it due.
     """
     candidates = (
         select(Timer.id)
+        .join(Ticket, col(Ticket.id) == col(Timer.ticket_id))
         .where(col(Timer.fired_at).is_(None), col(Timer.due_at) <= now)
         .order_by(col(Timer.due_at), col(Timer.id))
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=[Timer.__table__, Ticket.__table__])
     )
     statement = (
         update(Timer)

@@ -12,6 +12,7 @@ from scheduler.sweep import Sweeper
 from storage.engine import create_session_factory, transaction
 from storage.enums import Clock
 from storage.models import TicketEvent, Timer
+from storage.repositories.tickets import get_ticket
 from storage.repositories.timers import claim_due
 from tests.conftest import Desk
 from tests.scheduler.conftest import Inboxes
@@ -167,3 +168,22 @@ async def test_three_sweepers_claim_a_thousand_timers_exactly_once(desk: Desk) -
     )
     async with transaction(desk.db.factory) as session:
         assert (await session.exec(fired)).one() == 1000
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)  # SQLite has one writer at a time
+async def test_a_sweep_passes_over_a_ticket_being_changed_and_fires_it_next_time(
+    desk: Desk, sweeper: Sweeper, inboxes: Inboxes
+) -> None:
+    """PostgreSQL: a sweep does not wait on (or deadlock with) a transaction holding the ticket."""
+    t = await desk.report(level=1)
+    desk.clock.advance(10 * M)  # the response reminders and breach are due
+    other = desk.db.new_engine()
+    try:
+        async with transaction(create_session_factory(other)) as session:
+            assert await get_ticket(session, t, for_update=True) is not None
+            assert await asyncio.wait_for(sweeper.sweep(), 5) == 0
+        assert await sweeper.sweep() == 3
+    finally:
+        await other.dispose()
+    assert len(await events(desk, t, "breach")) == 1
+    assert set(inboxes.take()) == {desk.world.backup_engineer, desk.world.supervisor}
