@@ -34,7 +34,7 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int = 500) -> l
         .where(col(Timer.fired_at).is_(None), col(Timer.due_at) <= now)
         .order_by(col(Timer.due_at), col(Timer.id))
         .limit(limit)
-        .with_for_update(skip_locked=True, of=[Timer.__table__, Ticket.__table__])
+        .with_for_update(skip_locked=True, of=[col(Timer.id), col(Ticket.id)])
     )
     statement = (
         update(Timer)
