@@ -12,10 +12,11 @@ from bot.runtime import Runtime
 from bot.telegram.channel import TelegramChannel
 from bot.web import build_app
 from bot.webchat.channel import WebChat
+from bot.wecom.channel import WecomChannel
 from handlers.conversation.router import Router
 from scheduler.clockwork import Clockwork
 from scheduler.cron import CronJobs
-from scheduler.outbox import LOCAL, TELEGRAM, OutboxSender
+from scheduler.outbox import LOCAL, TELEGRAM, WECOM, OutboxSender
 from scheduler.sweep import Sweeper
 from storage.enums import Channel
 
@@ -51,8 +52,13 @@ class Service:
         if runtime.settings.telegram_token:
             self.telegram = TelegramChannel(runtime, self.router, self.outbox)
             self.outbox.add(Channel.TELEGRAM, self.telegram.send, TELEGRAM)
+        self.wecom: WecomChannel | None = None
+        if runtime.settings.wecom_enabled:
+            self.wecom = WecomChannel(runtime, self.router, self.outbox)
+            self.outbox.add(Channel.WECOM, self.wecom.send, WECOM)
         mounts = [self.webchat.routes] if runtime.settings.webchat_enabled else []
         mounts += [self.telegram.routes] if self.telegram else []
+        mounts += [self.wecom.routes] if self.wecom else []
         self.app = build_app(runtime, mounts)
         self._runner: web.AppRunner | None = None
 
@@ -65,6 +71,8 @@ class Service:
         await self.webchat.recover()
         if self.telegram is not None:
             await self.telegram.start()
+        if self.wecom is not None:
+            await self.wecom.start()
         if self.tick_seconds is not None:
             self.clockwork.interval = self.tick_seconds
             await self.cron.install(self.clockwork.scheduler)
@@ -82,11 +90,15 @@ class Service:
         if self._runner is not None:  # no new webhook posts or web chat messages
             await self._runner.cleanup()
         await self.webchat.drain()
+        if self.wecom is not None:
+            await self.wecom.drain()
         if self.telegram is not None:
             await self.telegram.stop_receiving()
         await self.outbox.drain()  # what was queued goes out while the bots still can
         if self.telegram is not None:
             await self.telegram.close()
+        if self.wecom is not None:
+            await self.wecom.close()
 
     async def tick(self) -> None:
         """The classification window's reminders and ends."""
@@ -104,6 +116,8 @@ class Service:
         await self.webchat.drain()
         if self.telegram is not None:
             await self.telegram.drain()
+        if self.wecom is not None:
+            await self.wecom.drain()
         await self.outbox.drain()
 
 

@@ -20,6 +20,7 @@ from pydantic_settings import (
 from storage.engine import safe_url
 
 DEFAULT_CONFIG_FILE = Path("dutydesk.toml")
+WECOM_REQUIRED = ("corp_id", "agent_id", "secret", "token", "aes_key")
 
 
 class Settings(BaseSettings):
@@ -46,9 +47,14 @@ class Settings(BaseSettings):
     #: Local times of the supervisor's daily overview and the engineers' weekly reminder.
     overview_at: str = Field(default="08:30", pattern=r"^\d{1,2}:\d{2}$")
     inspection_at: str = Field(default="mon 09:00", pattern=r"^(mon|tue|wed|thu|fri|sat|sun) \d{1,2}:\d{2}$")
+    #: WeChat Work (企业微信): the channel is on when corp id, agent id, secret, callback token
+    #: and EncodingAESKey are all set; the callback is served at /wecom/callback.
+    wecom_corp_id: str | None = None
+    wecom_agent_id: int | None = None
     wecom_secret: SecretStr | None = None
     wecom_token: SecretStr | None = None
     wecom_aes_key: SecretStr | None = None
+    wecom_api_url: str = "https://qyapi.weixin.qq.com"
 
     @field_validator("log_level")
     @classmethod
@@ -63,6 +69,21 @@ class Settings(BaseSettings):
         if self.telegram_webhook_url and not self.telegram_webhook_secret:
             raise ValueError("telegram_webhook_url needs telegram_webhook_secret (checked on every request)")
         return self
+
+    @model_validator(mode="after")
+    def _wecom_complete(self) -> Settings:
+        given = {name: getattr(self, f"wecom_{name}") is not None for name in WECOM_REQUIRED}
+        if any(given.values()) and not all(given.values()):
+            missing = ", ".join(f"DUTYDESK_WECOM_{name.upper()}" for name, ok in given.items() if not ok)
+            raise ValueError(f"WeChat Work needs {missing} as well")
+        if self.wecom_aes_key is not None and len(self.wecom_aes_key.get_secret_value()) != 43:
+            raise ValueError("wecom_aes_key (EncodingAESKey) must be the 43 characters WeCom shows")
+        return self
+
+    @property
+    def wecom_enabled(self) -> bool:
+        """Whether the WeChat Work channel is configured."""
+        return self.wecom_corp_id is not None
 
     @classmethod
     def settings_customise_sources(
@@ -91,6 +112,9 @@ class Settings(BaseSettings):
             "http": f"{self.http_host}:{self.http_port}",
             "telegram": ("webhook" if self.telegram_webhook_url else "polling")
             if self.telegram_token
+            else "off",
+            "wecom": f"corp {self.wecom_corp_id} agent {self.wecom_agent_id}"
+            if self.wecom_enabled
             else "off",
         }
 

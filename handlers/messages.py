@@ -39,6 +39,9 @@ class Inbound:
     file: IncomingFile | None = None
     user_name: str = ""
     language: str | None = None  # the platform's language hint ("zh-hans", "en", ...)
+    #: The platform's handle on the message whose button was pressed, when the platform lets
+    #: a bot update that message in place afterwards (WeCom's response code).
+    card: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class Outbound:
     buttons: tuple[tuple[Button, ...], ...] = ()
     #: Who it is for, when known: a refused delivery is reported to that person's supervisors.
     person_id: int | None = None
+    #: Set: not a new message but the new caption of the pressed card with this handle
+    #: (``Inbound.card``): what was done, by whom, when.
+    replaces: str | None = None
 
 
 @dataclass
@@ -85,6 +91,7 @@ class Reply:
         text: str,
         buttons: tuple[tuple[Button, ...], ...] = (),
         person_id: int | None = None,
+        replaces: str | None = None,
     ) -> None:
-        """Add a message."""
-        self.messages.append(Outbound(to, text, buttons, person_id))
+        """Add a message (or, with ``replaces``, a new caption for a pressed card)."""
+        self.messages.append(Outbound(to, text, buttons, person_id, replaces))

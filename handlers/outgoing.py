@@ -22,6 +22,7 @@ async def enqueue_reply(session: AsyncSession, reply: Reply, now: datetime) -> N
                 person_id=message.person_id,
                 text=message.text,
                 buttons=[[{"label": b.label, "action": b.action} for b in row] for row in message.buttons],
+                replaces=message.replaces,
                 created_at=now,
                 not_before=now,
             )

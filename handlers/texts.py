@@ -44,6 +44,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         EN: "Too long (at most {limit} characters).",
     },
     "stale_button": {ZH: "这个按钮已过期。", EN: "This button has expired."},
+    # The new caption of a pressed card (WeCom updates the card in place).
+    "card.pressed": {ZH: "已选择", EN: "Chosen"},
+    "card.caption": {ZH: "{what} · {name} {time}", EN: "{what} · {name} {time}"},
     # -- report wizard -----------------------------------------------------------------------
     "report.site": {ZH: "请选择单位：", EN: "Which site?"},
     "report.subsystem": {ZH: "报修：请选择故障所属系统：", EN: "Report: which system is affected?"},

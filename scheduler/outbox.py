@@ -30,8 +30,8 @@ from storage.repositories.people import identities_of, members, sites_of
 
 log = logging.getLogger("dutydesk.outbox")
 
-Send = Callable[[Outbound], Awaitable[None]]
-MAX_DIGEST_CHARS = 3500
+#: Delivers one message; how many platform messages that took (None: one).
+Send = Callable[[Outbound], Awaitable[int | None]]
 MAX_DIGEST_ROWS = 50  # Telegram takes up to 100 buttons under one message
 MAX_BACKOFF = 300.0
 SHORT_WAIT = 5.0  # seconds a sender may sleep for a rate limit instead of deferring the row
@@ -60,10 +60,14 @@ class Limits:
     chat_per_minute: int | None = None
     chat_per_hour: int | None = None
     digest_after: int = 3  # more pending than this for one chat: merge them
+    #: A digest holds whole messages up to this many characters; the rest go in the next one.
+    digest_chars: int = 3500
 
 
 TELEGRAM = Limits(per_second=30.0, chat_burst=(3, 3.0), digest_after=3)
-WECOM = Limits(chat_per_minute=30, chat_per_hour=1000, digest_after=3)
+#: WeCom silently drops what passes 30 per minute or 1,000 per hour to one member; a digest
+#: fits one text message (2,048 bytes, up to 3 per Chinese character).
+WECOM = Limits(chat_per_minute=30, chat_per_hour=1000, digest_after=3, digest_chars=650)
 LOCAL = Limits(digest_after=50)
 
 
@@ -102,9 +106,9 @@ class _Pace:
             return 0.0
         return self.sent[0] + 1.0 - now
 
-    def record(self, chat: str, now: float) -> None:
-        self.sent.append(now)
-        self.by_chat[chat].append(now)
+    def record(self, chat: str, now: float, count: int = 1) -> None:
+        self.sent.extend([now] * count)
+        self.by_chat[chat].extend([now] * count)
 
 
 class OutboxSender:
@@ -167,10 +171,14 @@ class OutboxSender:
             await self._fail(_Unit.of(group), "channel not configured", report=False)
             return len(group)
         send, pace = self._channels[channel]
+        captions = [row for row in group if row.replaces]
+        for row in captions:  # a card's new caption is no message: no chat budget, never merged
+            await self._send(send, _Unit.of([row]).outbound(channel, chat), _Unit.of([row]))
+        group = [row for row in group if not row.replaces]
         loop = asyncio.get_running_loop()
         wait = pace.chat_wait(chat, loop.time())
         merge = len(group) > pace.limits.digest_after or (wait > 0 and len(group) > 1)
-        units = [_Unit.of(group)] if merge else [_Unit.of([row]) for row in group]
+        units = _Unit.digests(group, pace.limits.digest_chars) if merge else [_Unit.of([r]) for r in group]
         for unit in units:
             wait = pace.chat_wait(chat, loop.time())
             if wait > SHORT_WAIT:  # a per-minute or per-hour budget is spent: come back later
@@ -180,26 +188,27 @@ class OutboxSender:
             await asyncio.sleep(wait)
             async with pace.turn:  # the overall rate is shared by every chat of the channel
                 await asyncio.sleep(pace.overall_wait(loop.time()))
-                await self._send(
-                    send, Outbound(Address(channel, chat), unit.text, unit.buttons, unit.person_id), unit
-                )
+                used = await self._send(send, unit.outbound(channel, chat), unit)
                 # Counted once the answer is back: never earlier than the platform counted it,
                 # so network jitter cannot push the sender over the platform's window.
-                pace.record(chat, loop.time())
-        return len(group)
+                pace.record(chat, loop.time(), used)
+        return len(group) + len(captions)
 
-    async def _send(self, send: Send, message: Outbound, unit: _Unit) -> None:
+    async def _send(self, send: Send, message: Outbound, unit: _Unit) -> int:
+        """Send one unit and settle its rows; how many platform messages it took (for pacing)."""
         try:
-            await send(message)
+            used = await send(message)
         except RetryLater as later:
             await self._defer(unit, max(later.after, 0.1), error=str(later))
         except Refused as refused:
-            await self._fail(unit, str(refused), report=True)
+            await self._fail(unit, str(refused), report=unit.replaces is None)
         except Exception as error:  # a time-out or a network error: try again later
             await self._defer(unit, min(2.0 ** (unit.attempts + 1), MAX_BACKOFF), error=repr(error))
         else:
             now = self.clock.now()
             await self._settle(unit, sent_at=now, claimed_until=None, attempts=unit.attempts + 1)
+            return 1 if used is None else used
+        return 1
 
     async def _settle(self, unit: _Unit, **values: object) -> None:
         async with transaction(self.sessions) as session:
@@ -256,21 +265,39 @@ class _Unit:
     buttons: tuple[tuple[Button, ...], ...]
     person_id: int | None
     attempts: int
+    replaces: str | None = None
 
     @classmethod
     def of(cls, rows: Sequence[OutboxMessage]) -> _Unit:
         """The texts one after the other, every button row kept (the last MAX_DIGEST_ROWS)."""
-        body = "\n\n".join(row.text for row in rows)
-        if len(body) > MAX_DIGEST_CHARS:
-            body = body[: MAX_DIGEST_CHARS - 1] + "…"
         buttons = [
             tuple(Button(b["label"], b["action"]) for b in line) for row in rows for line in row.buttons
         ]
         first = rows[0]
         return cls(
             [r.id or 0 for r in rows],
-            body,
+            "\n\n".join(row.text for row in rows),
             tuple(buttons[-MAX_DIGEST_ROWS:]),
             first.person_id,
             first.attempts,
+            first.replaces,
         )
+
+    @classmethod
+    def digests(cls, rows: Sequence[OutboxMessage], chars: int) -> list[_Unit]:
+        """Whole rows packed in order into digests of at most ``chars`` characters (a longer
+        row goes alone): nothing is cut off, the platform's sender splits what it must."""
+        packs: list[list[OutboxMessage]] = []
+        size = 0
+        for row in rows:
+            if packs and size + 2 + len(row.text) <= chars:
+                packs[-1].append(row)
+                size += 2 + len(row.text)
+            else:
+                packs.append([row])
+                size = len(row.text)
+        return [cls.of(pack) for pack in packs]
+
+    def outbound(self, channel: Channel, chat: str) -> Outbound:
+        """The message this unit sends."""
+        return Outbound(Address(channel, chat), self.text, self.buttons, self.person_id, self.replaces)

@@ -332,6 +332,8 @@ class OutboxMessage(SQLModel, table=True):
     buttons: list[list[dict[str, str]]] = Field(
         default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
     )
+    #: Set: the row is the new caption of the pressed card with this platform handle.
+    replaces: str | None = Field(default=None, max_length=128)
     created_at: datetime = _utc_field(nullable=False)
     not_before: datetime = _utc_field(nullable=False)
     claimed_until: datetime | None = _utc_field()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from handlers.clock import Clock
 from handlers.conversation import fault_report, my_tickets, report_wizard, ticket_buttons, window
@@ -18,14 +19,27 @@ from handlers.outgoing import enqueue_reply
 from handlers.sla.policy import PolicyBook
 from handlers.texts import EN, ZH
 from storage.engine import SessionFactory, transaction
+from storage.models import DEFAULT_TIMEZONE, Site
 from storage.repositories import inbox
 from storage.repositories.conversations import conversation_for
+from storage.repositories.people import sites_of
 
 MAX_TEXT = 2000
 REPORT = {"/report", "报修"}
 CANCEL = {"/cancel", "取消"}
 HELP = {"/help", "帮助", "/start"}
 MY = {"/my", "我的工单"}
+
+
+async def _caption_pressed_card(ctx: Context, card: str) -> None:
+    """Turn the pressed card's buttons into one line: what was done, by whom, when."""
+    sites = await sites_of(ctx.session, ctx.person.id or 0)
+    site = await ctx.session.get(Site, min(sites)) if sites else None
+    zone = ZoneInfo(site.timezone if site else DEFAULT_TIMEZONE)
+    what = (ctx.reply.notice or ctx.t("card.pressed")).rstrip("。.")
+    when = ctx.clock.now().astimezone(zone).strftime("%H:%M")
+    caption = ctx.t("card.caption", what=what, name=ctx.person.name, time=when)
+    ctx.reply.say(ctx.here, caption, replaces=card)
 
 
 def _command(message: str) -> tuple[str, str]:
@@ -65,6 +79,8 @@ class Router:
                 )
                 ctx = Context(session, self.clock, self.policies, event, person, conversation, Reply())
                 await self._dispatch(ctx)
+                if event.action and event.card:
+                    await _caption_pressed_card(ctx, event.card)
                 reply = ctx.reply
             await enqueue_reply(session, reply, now)
         await self._committed()

@@ -1,0 +1,1 @@
+"""WeChat Work (企业微信): callback endpoint, API client, channel."""

@@ -1,0 +1,116 @@
+"""Between WeCom's callback messages and API bodies and the channel-free messages."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from handlers.messages import Button, Inbound, IncomingFile, Outbound
+from storage.enums import Channel
+
+MAX_BYTES = 2048  # a text or markdown message
+MAX_CARD_BUTTONS = 6  # a button_interaction card
+#: The app menu's click keys and the command each one stands for.
+MENU = {"report": "/report", "my": "/my", "help": "/help"}
+
+
+def inbox_key(message: dict[str, Any]) -> str:
+    """What makes a callback unique across WeCom's retries: MsgId for a message; for an event
+    (they have none) the member, the second it happened, the event and its key."""
+    if message.get("MsgId"):
+        return f"msg:{message['MsgId']}"
+    parts = (
+        message.get("FromUserName"),
+        message.get("CreateTime"),
+        message.get("Event"),
+        message.get("EventKey"),
+    )
+    return "ev:" + ":".join(str(part or "") for part in parts)
+
+
+def inbound(message: dict[str, Any], now: datetime) -> Inbound | None:
+    """The Inbound of a decrypted callback; None for what needs no answer (entering the app...)."""
+    user = str(message.get("FromUserName") or "")
+    if not user:
+        return None
+    kind = str(message.get("MsgType") or "").lower()
+
+    def of(**values: Any) -> Inbound:
+        return Inbound(Channel.WECOM, user, user, now, **values)
+
+    if kind == "text":
+        return of(text=str(message.get("Content") or ""))
+    if kind == "image":
+        return of(file=IncomingFile("photo", str(message.get("MediaId") or ""), "image/jpeg"))
+    if kind == "voice":
+        return of(file=IncomingFile("voice", str(message.get("MediaId") or ""), "audio/amr"))
+    if kind == "location":  # the place, as the reporter would type it
+        return of(
+            text=str(message.get("Label") or f"{message.get('Location_X')},{message.get('Location_Y')}")
+        )
+    if kind != "event":
+        return None
+    event, key = str(message.get("Event") or "").lower(), str(message.get("EventKey") or "")
+    if event == "click" and key in MENU:
+        return of(text=MENU[key])
+    if event == "template_card_event" and key:
+        return of(action=key, card=str(message.get("ResponseCode") or "") or None)
+    return None
+
+
+def split_text(text: str, limit: int = MAX_BYTES) -> list[str]:
+    """Pieces of at most ``limit`` UTF-8 bytes, cut at line ends where possible."""
+    pieces, current = [], ""
+    for line in _short_lines(text, limit):
+        if current and len((current + line).encode()) > limit:
+            pieces.append(current)
+            current = ""
+        current += line
+    pieces.append(current)
+    return [piece.rstrip("\n") for piece in pieces if piece.strip()] or [text]
+
+
+def _short_lines(text: str, limit: int) -> Iterator[str]:
+    """The lines of ``text`` (ends kept), a line longer than ``limit`` bytes cut by characters."""
+    for line in text.splitlines(keepends=True):
+        while len(line.encode()) > limit:
+            head = line.encode()[:limit].decode(errors="ignore")  # never half a character
+            yield head
+            line = line[len(head) :]
+        if line:
+            yield line
+
+
+def bodies(message: Outbound) -> list[tuple[str, dict[str, Any]]]:
+    """The (msgtype, body) pairs that carry an Outbound: text pieces, or cards of six buttons."""
+    if not message.buttons:
+        return [("text", {"content": piece}) for piece in split_text(message.text)]
+    title, _, rest = message.text.partition("\n")
+    buttons = [button for row in message.buttons for button in row]
+    cards = []
+    for first in range(0, len(buttons), MAX_CARD_BUTTONS):
+        card: dict[str, Any] = {
+            "card_type": "button_interaction",
+            "task_id": f"dd-{uuid.uuid4().hex}",
+            "main_title": {"title": title},
+            "button_list": [_button(b) for b in buttons[first : first + MAX_CARD_BUTTONS]],
+        }
+        if rest and first == 0:  # the text once; further cards carry the title with more choices
+            card["sub_title_text"] = rest
+        cards.append(("template_card", card))
+    return cards
+
+
+def _button(button: Button) -> dict[str, Any]:
+    return {"text": button.label, "style": 1, "key": button.action}
+
+
+def menu() -> list[dict[str, Any]]:
+    """The app menu: 报修 / 我的工单 / 帮助."""
+    return [
+        {"type": "click", "name": "报修", "key": "report"},
+        {"type": "click", "name": "我的工单", "key": "my"},
+        {"type": "click", "name": "帮助", "key": "help"},
+    ]
