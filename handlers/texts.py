@@ -45,8 +45,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "stale_button": {ZH: "这个按钮已过期。", EN: "This button has expired."},
     # The new caption of a pressed card (WeCom updates the card in place).
-    "card.pressed": {ZH: "已选择", EN: "Chosen"},
-    "card.caption": {ZH: "{what} · {name} {time}", EN: "{what} · {name} {time}"},
+    "card.pressed": {ZH: "{name} 已选择", EN: "{name} chose"},
+    "card.caption": {ZH: "{what} · {time}", EN: "{what} · {time}"},
     # -- report wizard -----------------------------------------------------------------------
     "report.site": {ZH: "请选择单位：", EN: "Which site?"},
     "report.subsystem": {ZH: "报修：请选择故障所属系统：", EN: "Report: which system is affected?"},
@@ -164,7 +164,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "event.accept_level": {ZH: "{actor} 同意改为{level}", EN: "{actor} accepted {level}"},
     "event.reject_level": {ZH: "{actor} 不同意改级别，维持{level}", EN: "{actor} kept {level}"},
     "event.set_level": {ZH: "{actor} 将级别定为{level}", EN: "{actor} set {level}"},
-    "done": {ZH: "已办理。", EN: "Done."},
     "pick_level": {ZH: "建议改为哪一级？", EN: "Which level do you propose?"},
     "pick_engineer": {ZH: "转派给哪位工程师？", EN: "Hand the ticket to which engineer?"},
     "event.assign": {ZH: "{actor} 将工单转派给{name}", EN: "{actor} handed the ticket to {name}"},

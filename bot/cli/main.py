@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli import imports, people, roster, sites, sla, tickets
+from bot.cli import imports, people, roster, sites, sla, tickets, wecom
 from bot.cli.common import console, run, state
 from bot.demo import seed_demo
 from bot.runtime import Runtime
@@ -28,6 +28,7 @@ app.add_typer(imports.app, name="import")
 app.add_typer(tickets.app, name="tickets")
 app.add_typer(sla.app, name="sla")
 app.add_typer(roster.app, name="roster")
+app.add_typer(wecom.app, name="wecom")
 app.command("invite")(people.invite)
 app.command("qr")(people.qr)
 

@@ -44,12 +44,7 @@ class WecomChannel:
             settings.wecom_aes_key.get_secret_value(),
             settings.wecom_corp_id,
         )
-        self.client = WecomClient(
-            settings.wecom_api_url,
-            settings.wecom_corp_id,
-            settings.wecom_secret.get_secret_value(),
-            settings.wecom_agent_id,
-        )
+        self.client = WecomClient.from_settings(settings)
         self._background = Background()
 
     def routes(self, app: web.Application) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import aiohttp
 
+from bot.settings import Settings
+
 log = logging.getLogger("dutydesk.wecom")
 
 #: The token is invalid (40014), missing (41001) or expired (42001): fetch a new one, retry once.
@@ -41,6 +43,17 @@ class WecomClient:
         self._expires = 0.0
         self._fetching = asyncio.Lock()
         self.token_fetches = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WecomClient:
+        """The client of the configured app (``settings.wecom_enabled`` must be true)."""
+        assert settings.wecom_corp_id and settings.wecom_secret and settings.wecom_agent_id is not None
+        return cls(
+            settings.wecom_api_url,
+            settings.wecom_corp_id,
+            settings.wecom_secret.get_secret_value(),
+            settings.wecom_agent_id,
+        )
 
     @property
     def http(self) -> aiohttp.ClientSession:

@@ -36,9 +36,8 @@ async def _caption_pressed_card(ctx: Context, card: str) -> None:
     sites = await sites_of(ctx.session, ctx.person.id or 0)
     site = await ctx.session.get(Site, min(sites)) if sites else None
     zone = ZoneInfo(site.timezone if site else DEFAULT_TIMEZONE)
-    what = (ctx.reply.notice or ctx.t("card.pressed")).rstrip("。.")
-    when = ctx.clock.now().astimezone(zone).strftime("%H:%M")
-    caption = ctx.t("card.caption", what=what, name=ctx.person.name, time=when)
+    what = (ctx.reply.notice or ctx.t("card.pressed", name=ctx.person.name)).rstrip("。.")
+    caption = ctx.t("card.caption", what=what, time=ctx.clock.now().astimezone(zone).strftime("%H:%M"))
     ctx.reply.say(ctx.here, caption, replaces=card)
 
 

@@ -136,7 +136,7 @@ async def _announce(ctx: Context, ticket: Ticket, kind: str) -> None:
         return text(lang, f"event.{kind}", actor=actor, level=level_label(lang, level), name=name)
 
     notifier = Notifier(ctx.session, ctx.policies, ctx.clock, ctx.reply)
-    ctx.reply.notice = ctx.t("done")
+    ctx.reply.notice = headline(ctx.lang)  # who did what: the toast, or the pressed card's caption
     await notifier.send_card(ctx.person, ticket, headline)
     # The engineers who were offered the ticket hear that someone took it.
     await notifier.tell(ticket, headline, exclude=ctx.person.id, offered=kind == "acknowledge")

@@ -1,8 +1,10 @@
-"""Fixtures of the scenario suite: every scenario runs on each channel and each database."""
+"""Fixtures of the scenario suite: every scenario runs on each channel (web chat, Telegram,
+WeCom) and each database."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
@@ -20,9 +22,13 @@ from storage.repositories.people import add_membership, link_identity
 from storage.repositories.sites import create_site
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeBotApi
+from tests.fakes.wecom_api import FakeWecomApi
+from tests.fakes.wecom_callback import WecomCallbacks
+from tests.scenarios import wecom_stage as wecom
 from tests.scenarios.stage import (
     TOKEN,
     Actor,
+    Driver,
     Stage,
     TelegramDriver,
     WebchatDriver,
@@ -30,8 +36,9 @@ from tests.scenarios.stage import (
     open_service,
     settings_for,
 )
+from tests.scenarios.wecom_stage import WecomDriver
 
-CHANNELS = ["webchat", "telegram"]
+CHANNELS = ["webchat", "telegram", "wecom"]
 REPORTERS = 20
 #: key → (name, role); reporters r1..r20 come on top.
 STAFF = {
@@ -59,6 +66,7 @@ async def seed_cast(database: Database, clock: ManualClock) -> dict[str, Actor]:
             await add_membership(session, person.id, site.id, role)
             await link_identity(session, person.id, Channel.TELEGRAM, str(10_000 + number))
             await link_identity(session, person.id, Channel.WEBCHAT, key)
+            await link_identity(session, person.id, Channel.WECOM, key)
             cast[key] = Actor(key, name, person.id, 10_000 + number, key)
     return cast
 
@@ -67,27 +75,41 @@ async def open_stage(channel: str, db: Database, clock: ManualClock) -> AsyncIte
     """A running service on ``channel`` and the test's database, with the cast seeded."""
     cast = await seed_cast(db, clock)
     port = free_port()
-    api = None
-    if channel == "telegram":
-        api = FakeBotApi(TOKEN)
-        await api.start()
-        for actor in cast.values():
-            api.user(actor.telegram_id, actor.name)
-    settings = settings_for(channel, port, api)
-    runtime = Runtime(settings, db.engine, db.factory, PolicyBook(load_policy()), clock)
-    try:
-        async for service in open_service(runtime):
-            if api is not None:
-                yield Stage(service, clock, TelegramDriver(api, service), cast)
-            else:
-                driver = WebchatDriver(f"http://127.0.0.1:{port}", service)
-                try:
-                    yield Stage(service, clock, driver, cast)
-                finally:
-                    await driver.close()
-    finally:
+    async with AsyncExitStack() as stack:
+        api: FakeBotApi | FakeWecomApi | None = None
+        if channel == "telegram":
+            api = FakeBotApi(TOKEN)
+            for actor in cast.values():
+                api.user(actor.telegram_id, actor.name)
+        elif channel == "wecom":
+            api = FakeWecomApi(wecom.CORP_ID, wecom.APP_SECRET, wecom.AGENT_ID)
+            for actor in cast.values():
+                api.user(actor.webchat_user, actor.name)
         if api is not None:
-            await api.stop()
+            await api.start()
+            stack.push_async_callback(api.stop)
+        runtime = Runtime(
+            settings_for(channel, port, api), db.engine, db.factory, PolicyBook(load_policy()), clock
+        )
+        async for service in open_service(runtime):
+            driver: Driver
+            if isinstance(api, FakeBotApi):
+                driver = TelegramDriver(api, service)
+            elif isinstance(api, FakeWecomApi):
+                callbacks = WecomCallbacks(
+                    f"http://127.0.0.1:{port}/wecom/callback",
+                    wecom.CALLBACK_TOKEN,
+                    wecom.AES_KEY,
+                    wecom.CORP_ID,
+                    wecom.AGENT_ID,
+                )
+                stack.push_async_callback(callbacks.close)
+                driver = WecomDriver(api, callbacks, service)
+            else:
+                webchat = WebchatDriver(f"http://127.0.0.1:{port}", service)
+                stack.push_async_callback(webchat.close)
+                driver = webchat
+            yield Stage(service, clock, driver, cast)
 
 
 @pytest.fixture(params=CHANNELS)
@@ -108,4 +130,11 @@ async def webchat(db: Database, clock: ManualClock) -> AsyncIterator[Stage]:
 async def telegram(db: Database, clock: ManualClock) -> AsyncIterator[Stage]:
     """A running service on Telegram only (each database)."""
     async for opened in open_stage("telegram", db, clock):
+        yield opened
+
+
+@pytest.fixture
+async def wecom_stage(db: Database, clock: ManualClock) -> AsyncIterator[Stage]:
+    """A running service on WeCom only (each database)."""
+    async for opened in open_stage("wecom", db, clock):
         yield opened

@@ -1,5 +1,5 @@
 """The stage the scenarios play on: a running dutydesk service, its database, a cast of people
-with a Telegram and a web chat account each, and a driver per channel.
+with a Telegram, a web chat and a WeCom account each, and a driver per channel.
 
 A driver is how a person uses the bot: ``send`` types, ``press`` taps the newest button with a
 label, ``seen`` is every bot message the person received. The same scenario runs on every
@@ -20,6 +20,7 @@ from bot.service import Service
 from bot.settings import Settings
 from handlers.clock import ManualClock
 from tests.fakes.telegram_api import FakeBotApi
+from tests.fakes.wecom_api import FakeWecomApi
 
 TOKEN = "123456:TEST-token"
 SECRET = "s3cret-webhook-token"
@@ -42,7 +43,7 @@ class Actor:
     name: str
     person_id: int
     telegram_id: int
-    webchat_user: str
+    webchat_user: str  # also the WeCom userid
 
 
 class Driver(Protocol):
@@ -182,10 +183,22 @@ class TelegramDriver:
         await self.service.idle()
 
 
-def settings_for(channel: str, port: int, api: FakeBotApi | None) -> Settings:
+def settings_for(channel: str, port: int, api: FakeBotApi | FakeWecomApi | None) -> Settings:
     """Service settings for a stage (the database comes from the test's own engine)."""
     if channel == "webchat" or api is None:
         return Settings(http_port=port)
+    if isinstance(api, FakeWecomApi):
+        from tests.scenarios import wecom_stage as app
+
+        return Settings(
+            http_port=port,
+            wecom_corp_id=app.CORP_ID,
+            wecom_agent_id=app.AGENT_ID,
+            wecom_secret=app.APP_SECRET,
+            wecom_token=app.CALLBACK_TOKEN,
+            wecom_aes_key=app.AES_KEY,
+            wecom_api_url=api.url,
+        )
     return Settings(
         http_port=port,
         telegram_token=TOKEN,

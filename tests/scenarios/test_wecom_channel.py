@@ -1,0 +1,224 @@
+"""The WeCom channel's own duties: URL verification, forged and broken callbacks, retries,
+cards updated in place, the app menu, the token, long texts and the per-member limit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlmodel import func, select
+
+from handlers.messages import Address, Reply
+from handlers.outgoing import enqueue_reply
+from scheduler.outbox import Limits, OutboxSender
+from storage.engine import transaction
+from storage.enums import Channel
+from storage.models import InboxUpdate, OutboxMessage, Ticket
+from tests.fakes.wecom_callback import WecomCallbacks
+from tests.scenarios.stage import Stage
+from tests.scenarios.wecom_stage import AGENT_ID, APP_SECRET, CORP_ID, WecomDriver
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def driver(wecom_stage: Stage) -> WecomDriver:
+    assert isinstance(wecom_stage.driver, WecomDriver)
+    return wecom_stage.driver
+
+
+async def stored(stage: Stage) -> int:
+    """How many callbacks the inbox holds."""
+    async with transaction(stage.service.runtime.sessions) as session:
+        return (await session.exec(select(func.count()).select_from(InboxUpdate))).one()
+
+
+def texts(driver: WecomDriver, who: str) -> list[str]:
+    return [m.text for m in driver.api.messages_to(who)]
+
+
+async def test_url_verification_answers_the_decrypted_echostr_at_once(
+    wecom_stage: Stage, driver: WecomDriver
+) -> None:
+    started = time.perf_counter()
+    status, body = await driver.callbacks.verify("echo-4711")
+    assert (status, body) == (200, "echo-4711")
+    assert time.perf_counter() - started < 1.0
+    forged = WecomCallbacks(
+        driver.callbacks.url, "another-token", driver.callbacks.aes_key, CORP_ID, AGENT_ID
+    )
+    try:
+        assert (await forged.verify("echo"))[0] == 403
+    finally:
+        await forged.close()
+
+
+async def test_a_callback_delivered_three_times_is_handled_once(
+    wecom_stage: Stage, driver: WecomDriver
+) -> None:
+    xml = driver.callbacks.text_xml("r1", "/report", "9000000000000000001")
+    assert await driver.callbacks.deliver(xml, times=3) == [200, 200, 200]
+    await wecom_stage.service.idle()
+    assert texts(driver, "r1") == ["报修：请选择故障所属系统："] * 2  # 12 systems: two cards of six
+    assert await stored(wecom_stage) == 1
+    event = driver.callbacks.click_xml("r1", "my", create_time=1_800_000_000)
+    assert await driver.callbacks.deliver(event, times=3) == [200, 200, 200]
+    await wecom_stage.service.idle()
+    assert len(texts(driver, "r1")) == 3 and await stored(wecom_stage) == 2
+
+
+async def test_forged_broken_and_oversized_callbacks_are_refused_and_change_nothing(
+    wecom_stage: Stage, driver: WecomDriver
+) -> None:
+    callbacks = driver.callbacks
+    xml = callbacks.text_xml("r1", "/report", "9000000000000000002")
+    assert (await callbacks.post(xml, sign_with="not-the-token"))[0] == 403
+    assert (await callbacks.post(xml, corp_id="ww-someone-else"))[0] == 403
+    params = {"msg_signature": "x", "timestamp": "1", "nonce": "n"}
+    assert (await callbacks.post_raw(b"<xml><Encrypt>", params))[0] == 400
+    assert (await callbacks.post_raw(b"not xml at all", params))[0] == 400
+    assert (await callbacks.post_raw(b"<xml>" + b"A" * (1 << 20) + b"</xml>", params))[0] == 413
+    assert (await callbacks.post_raw(b"<xml/>", {}))[0] == 400
+    await wecom_stage.service.idle()
+    assert await stored(wecom_stage) == 0 and texts(driver, "r1") == []
+
+
+async def test_a_report_acknowledged_and_resolved_inside_wecom_updates_the_cards(
+    wecom_stage: Stage, driver: WecomDriver
+) -> None:
+    """The whole path on WeCom: menu → wizard cards → engineer's card, each press shown in place."""
+    r1, e1 = wecom_stage["r1"], wecom_stage["e1"]
+    await driver.deliver(driver.callbacks.click_xml("r1", "report"))
+    await driver.press(r1, "计算机网络")
+    await driver.press(r1, "NET-CORE-01 核心交换机1")
+    await driver.send(r1, "全院断网了，核心交换机红灯")
+    await driver.press(r1, "是")
+    await driver.press(r1, "确认提交")
+    pressed = [m for m in driver.api.messages_to("r1") if m.replaced is not None]
+    assert pressed and all(m.replaced == f"{r1.name} 已选择 · 09:00" for m in pressed)
+    news = driver.api.messages_to("e1")[-1]
+    assert news.text.startswith("新报修\n#1") and [label for label, _ in news.buttons] == ["接单", "改级别"]
+    await driver.press(e1, "接单")
+    assert news.replaced == f"{e1.name} 已接单 · 09:00"
+    async with transaction(wecom_stage.service.runtime.sessions) as session:
+        ticket = await session.get(Ticket, 1)
+        assert ticket is not None and ticket.assignee_id == e1.person_id
+
+
+async def test_entering_the_app_says_nothing_and_a_stranger_is_welcomed(
+    wecom_stage: Stage, driver: WecomDriver
+) -> None:
+    await driver.deliver(driver.callbacks.enter_agent_xml("r1"))
+    assert texts(driver, "r1") == [] and await stored(wecom_stage) == 1
+    driver.api.user("zhangsan", "张三")
+    await driver.deliver(driver.callbacks.text_xml("zhangsan", "你好", "9000000000000000003"))
+    assert "您还没有注册" in texts(driver, "zhangsan")[-1]
+
+
+async def test_an_expired_token_during_a_burst_is_fetched_again_once(
+    wecom_stage: Stage, driver: WecomDriver
+) -> None:
+    await driver.send(wecom_stage["r1"], "/help")
+    before = driver.api.token_fetches
+    driver.api.expire_tokens()
+    xmls = [driver.callbacks.text_xml(f"r{n}", "/help", f"91000000000000000{n:02d}") for n in range(1, 21)]
+    statuses = await asyncio.gather(*(driver.callbacks.post(xml) for xml in xmls))
+    assert [status for status, _ in statuses] == [200] * 20
+    await wecom_stage.service.idle()
+    assert driver.api.token_fetches == before + 1
+    assert all(len(texts(driver, f"r{n}")) == (2 if n == 1 else 1) for n in range(1, 21))
+
+
+async def test_a_long_text_is_split_within_2048_bytes(wecom_stage: Stage, driver: WecomDriver) -> None:
+    lines = [f"第{n}行：机房巡检记录，温度湿度正常，UPS 电池组电压正常。" for n in range(80)]
+    reply = Reply()
+    reply.say(Address(Channel.WECOM, "s1"), "\n".join(lines), (), wecom_stage["s1"].person_id)
+    async with transaction(wecom_stage.service.runtime.sessions) as session:
+        await enqueue_reply(session, reply, wecom_stage.clock.now())
+    await wecom_stage.service.outbox.flush()
+    parts = texts(driver, "s1")
+    assert len(parts) > 1 and all(len(part.encode()) <= 2048 for part in parts)
+    assert "\n".join(parts).splitlines() == lines
+
+
+async def queue_pings(stage: Stage, who: str, count: int) -> list[str]:
+    pings = [f"⚠️ 工单 #{n} 响应已超时" for n in range(count)]
+    reply = Reply()
+    for ping in pings:
+        reply.say(Address(Channel.WECOM, who), ping, (), stage[who].person_id)
+    async with transaction(stage.service.runtime.sessions) as session:
+        await enqueue_reply(session, reply, stage.clock.now())
+    return pings
+
+
+async def test_a_ping_storm_to_one_member_arrives_as_digests_and_nothing_is_dropped(
+    wecom_stage: Stage, driver: WecomDriver
+) -> None:
+    pings = await queue_pings(wecom_stage, "s1", 200)
+    await wecom_stage.service.outbox.flush()
+    got = texts(driver, "s1")
+    assert driver.api.dropped == [] and 1 < len(got) <= 30
+    assert [line for digest in got for line in digest.split("\n\n")] == pings
+
+
+async def test_the_fake_drops_what_passes_30_a_minute_so_a_loss_shows(
+    wecom_stage: Stage, driver: WecomDriver
+) -> None:
+    """Against a sender that ignores WeCom's limit the fake loses messages silently, as WeCom does."""
+    careless = OutboxSender(wecom_stage.service.runtime.sessions, wecom_stage.clock)
+    assert wecom_stage.service.wecom is not None
+    careless.add(Channel.WECOM, wecom_stage.service.wecom.send, Limits(digest_after=1000))
+    await queue_pings(wecom_stage, "s1", 40)
+    await careless.flush()
+    assert len(texts(driver, "s1")) == 30 and len(driver.api.dropped) == 10
+    async with transaction(wecom_stage.service.runtime.sessions) as session:
+        sent = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at != None)  # noqa: E711
+        assert (await session.exec(sent)).one() == 40  # the API said ok to every one of them
+
+
+async def test_the_menu_command_installs_the_three_entries(wecom_stage: Stage, driver: WecomDriver) -> None:
+    env = {
+        **os.environ,
+        "DUTYDESK_DATABASE_URL": "sqlite+aiosqlite:///:memory:",
+        "DUTYDESK_WECOM_CORP_ID": CORP_ID,
+        "DUTYDESK_WECOM_AGENT_ID": str(AGENT_ID),
+        "DUTYDESK_WECOM_SECRET": APP_SECRET,
+        "DUTYDESK_WECOM_TOKEN": "callbackToken42",
+        "DUTYDESK_WECOM_AES_KEY": driver.callbacks.aes_key,
+        "DUTYDESK_WECOM_API_URL": driver.api.url,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli.main",
+        "wecom",
+        "menu",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out
+    assert "报修 / 我的工单 / 帮助" in out.decode()
+    assert [(b["name"], b["key"]) for b in driver.api.menu["button"]] == [
+        ("报修", "report"),
+        ("我的工单", "my"),
+        ("帮助", "help"),
+    ]
+    env["DUTYDESK_WECOM_SECRET"] = "wrong"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli.main",
+        "wecom",
+        "menu",
+        cwd=ROOT,
+        env=env,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 1 and "refused the menu" in err.decode()

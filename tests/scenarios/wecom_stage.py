@@ -1,0 +1,73 @@
+"""The WeCom part of the stage: the app's settings and a driver that plays people in WeCom.
+
+People type and press through the fake callback sender (encrypted and signed with wechatpy,
+as WeCom's servers do); what they receive is what the fake WeCom API delivered to them.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from bot.service import Service
+from tests.fakes.wecom_api import Delivered, FakeWecomApi
+from tests.fakes.wecom_callback import WecomCallbacks
+from tests.scenarios.stage import Actor, Seen
+
+CORP_ID = "ww0123456789abcdef"
+AGENT_ID = 1000002
+APP_SECRET = "app-secret-for-tests"
+CALLBACK_TOKEN = "callbackToken42"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeCom shows it
+
+
+def seen_of(delivered: Delivered) -> Seen:
+    """A delivered message as its member sees it (a pressed card shows no buttons any more)."""
+    if delivered.replaced is not None:
+        return Seen(delivered.text)
+    return Seen(
+        delivered.text,
+        tuple(label for label, _ in delivered.buttons),
+        tuple(key for _, key in delivered.buttons),
+    )
+
+
+class WecomDriver:
+    """Plays people inside the client's WeCom app."""
+
+    name = "wecom"
+
+    def __init__(self, api: FakeWecomApi, callbacks: WecomCallbacks, service: Service) -> None:
+        self.api, self.callbacks, self.service = api, callbacks, service
+        self._ids = itertools.count(7_000_000_000_000_000_001)
+
+    async def meet(self, who: Actor) -> None:
+        """A new member of the corp opens the app."""
+        self.api.user(who.webchat_user, who.name)
+
+    async def send(self, who: Actor, text: str) -> None:
+        await self.deliver(self.callbacks.text_xml(who.webchat_user, text, str(next(self._ids))))
+
+    async def press(self, who: Actor, label: str) -> None:
+        for card in reversed(self.api.messages_to(who.webchat_user)):
+            if card.replaced is None:
+                for text, key in card.buttons:
+                    if text == label:
+                        await self._press(who, card, key, strict=True)
+                        return
+        raise AssertionError(f"{who.key} has no button {label!r}: {await self.seen(who)}")
+
+    async def press_action(self, who: Actor, action: str) -> None:
+        await self._press(who, self.api.messages_to(who.webchat_user)[-1], action, strict=False)
+
+    async def seen(self, who: Actor) -> list[Seen]:
+        return [seen_of(delivered) for delivered in self.api.messages_to(who.webchat_user)]
+
+    async def _press(self, who: Actor, card: Delivered, key: str, *, strict: bool) -> None:
+        code = self.api.press(who.webchat_user, card.task_id or "", key, strict=strict)
+        await self.deliver(self.callbacks.card_event_xml(who.webchat_user, card.task_id or "", key, code))
+
+    async def deliver(self, xml: str) -> None:
+        """Post one callback as WeCom does and wait until the service has answered it."""
+        statuses = await self.callbacks.deliver(xml)
+        assert all(status == 200 for status in statuses), statuses
+        await self.service.idle()
