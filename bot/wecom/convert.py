@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,16 +19,13 @@ MENU = {"report": "/report", "my": "/my", "help": "/help"}
 
 def inbox_key(message: dict[str, Any]) -> str:
     """What makes a callback unique across WeCom's retries: MsgId for a message; for an event
-    (they have none) the member, the second it happened, the event and its key."""
+    (they have none) the member, the second it happened, the event, its key and — for a card
+    press — its response code, so two quick presses of one button are two presses."""
     if message.get("MsgId"):
         return f"msg:{message['MsgId']}"
-    parts = (
-        message.get("FromUserName"),
-        message.get("CreateTime"),
-        message.get("Event"),
-        message.get("EventKey"),
-    )
-    return "ev:" + ":".join(str(part or "") for part in parts)
+    names = ("FromUserName", "CreateTime", "Event", "EventKey", "ResponseCode")
+    identity = "\0".join(str(message.get(name) or "") for name in names)
+    return "ev:" + hashlib.sha256(identity.encode()).hexdigest()  # fits the key column whatever the key
 
 
 def inbound(message: dict[str, Any], now: datetime) -> Inbound | None:
@@ -89,11 +87,12 @@ def bodies(message: Outbound) -> list[tuple[str, dict[str, Any]]]:
         return [("text", {"content": piece}) for piece in split_text(message.text)]
     title, _, rest = message.text.partition("\n")
     buttons = [button for row in message.buttons for button in row]
+    group = uuid.uuid4().hex  # the cards of one message share it: task ids dd-GROUP-1, dd-GROUP-2...
     cards = []
     for first in range(0, len(buttons), MAX_CARD_BUTTONS):
         card: dict[str, Any] = {
             "card_type": "button_interaction",
-            "task_id": f"dd-{uuid.uuid4().hex}",
+            "task_id": f"dd-{group}-{first // MAX_CARD_BUTTONS + 1}",
             "main_title": {"title": title},
             "button_list": [_button(b) for b in buttons[first : first + MAX_CARD_BUTTONS]],
         }

@@ -48,19 +48,36 @@ class WecomDriver:
         await self.deliver(self.callbacks.text_xml(who.webchat_user, text, str(next(self._ids))))
 
     async def press(self, who: Actor, label: str) -> None:
-        for card in reversed(self.api.messages_to(who.webchat_user)):
-            if card.replaced is None:
-                for text, key in card.buttons:
-                    if text == label:
-                        await self._press(who, card, key, strict=True)
-                        return
+        """Tap the newest button with ``label``; failing a live one, a button of a card already
+        updated (a tap that crossed the update on its way, as a stale Telegram button is)."""
+        cards = list(reversed(self.api.messages_to(who.webchat_user)))
+        for live in (True, False):
+            for card in cards:
+                if (card.replaced is None) == live:
+                    for text, key in card.buttons:
+                        if text == label:
+                            await self._press(who, card, key, strict=live)
+                            return
         raise AssertionError(f"{who.key} has no button {label!r}: {await self.seen(who)}")
 
     async def press_action(self, who: Actor, action: str) -> None:
         await self._press(who, self.api.messages_to(who.webchat_user)[-1], action, strict=False)
 
     async def seen(self, who: Actor) -> list[Seen]:
-        return [seen_of(delivered) for delivered in self.api.messages_to(who.webchat_user)]
+        """One Seen per message dutydesk sent: the cards of one message (six buttons each,
+        task ids dd-GROUP-1, dd-GROUP-2, ...) are read as the one message they carry."""
+        found: list[Seen] = []
+        group = None
+        for delivered in self.api.messages_to(who.webchat_user):
+            task = (delivered.task_id or "").rpartition("-")
+            seen = seen_of(delivered)
+            if group is not None and task[0] == group and task[2] != "1":
+                last = found[-1]
+                found[-1] = Seen(last.text, last.labels + seen.labels, last.actions + seen.actions)
+                continue
+            group = task[0] or None
+            found.append(seen)
+        return found
 
     async def _press(self, who: Actor, card: Delivered, key: str, *, strict: bool) -> None:
         code = self.api.press(who.webchat_user, card.task_id or "", key, strict=strict)
