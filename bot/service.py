@@ -21,6 +21,7 @@ from scheduler.sweep import Sweeper
 from storage.enums import Channel
 
 log = logging.getLogger("dutydesk.service")
+BACKLOG = 1024
 TICK_SECONDS = 5.0  # the periodic sweep; the next due timer has its own wake-up
 
 
@@ -67,7 +68,9 @@ class Service:
         settings = self.runtime.settings
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
-        await web.TCPSite(self._runner, settings.http_host, settings.http_port).start()
+        # A deep accept queue: WeCom and Telegram may open hundreds of connections at once, and
+        # with the default 128 the rest wait a second for their SYN to be sent again.
+        await web.TCPSite(self._runner, settings.http_host, settings.http_port, backlog=BACKLOG).start()
         await self.webchat.recover()
         if self.telegram is not None:
             await self.telegram.start()
