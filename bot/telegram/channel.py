@@ -21,6 +21,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.background import Background
+from bot.inbox_writer import InboxWriter
 from bot.runtime import Runtime
 from bot.telegram.convert import fit, inbound, keyboard
 from handlers.conversation.router import Router
@@ -72,6 +73,7 @@ class TelegramChannel:
             builder = builder.updater(None)
         self.app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.app.add_handler(TypeHandler(Update, self._on_update))
+        self.inbox = InboxWriter(runtime.sessions)
         self._background = Background()
 
     @property
@@ -126,10 +128,8 @@ class TelegramChannel:
             return web.json_response({"ok": False, "error": "not JSON"}, status=400)
         if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
             return web.json_response({"ok": False, "error": "not an update"}, status=400)
-        async with transaction(self.runtime.sessions) as session:
-            fresh = await inbox.store(
-                session, Channel.TELEGRAM, str(payload["update_id"]), payload, self.runtime.clock.now()
-            )
+        now = self.runtime.clock.now()
+        fresh = await self.inbox.store(Channel.TELEGRAM, str(payload["update_id"]), payload, now)
         if fresh:
             self._background.spawn(self._process_payload(payload))
         return web.json_response({"ok": True})

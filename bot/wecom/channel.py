@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.background import Background
+from bot.inbox_writer import InboxWriter
 from bot.runtime import Runtime
 from bot.wecom.callback import MAX_BODY, CallbackCrypto, Rejected
 from bot.wecom.client import WecomClient, WecomError
@@ -26,6 +27,7 @@ from storage.enums import Channel
 from storage.repositories import inbox
 
 log = logging.getLogger("dutydesk.wecom")
+HANDLING_AT_ONCE = 4  # callbacks handled at a time; the others wait, stored
 PATH = "/wecom/callback"
 #: -1 system busy, 45009 API frequency, 45033 too many concurrent calls: try again later.
 BUSY = {-1: 5.0, 45009: 60.0, 45033: 5.0}
@@ -45,7 +47,8 @@ class WecomChannel:
             settings.wecom_corp_id,
         )
         self.client = WecomClient.from_settings(settings)
-        self._background = Background()
+        self.inbox = InboxWriter(runtime.sessions)
+        self._background = Background(limit=HANDLING_AT_ONCE)
 
     def routes(self, app: web.Application) -> None:
         """Mount the callback (GET: URL verification, POST: messages and events)."""
@@ -87,9 +90,7 @@ class WecomChannel:
             log.warning("wecom callback refused: %s", rejected.reason)
             return web.Response(status=rejected.status, text=rejected.reason)
         key = inbox_key(message)
-        async with transaction(self.runtime.sessions) as session:
-            fresh = await inbox.store(session, Channel.WECOM, key, message, self.runtime.clock.now())
-        if fresh:
+        if await self.inbox.store(Channel.WECOM, key, message, self.runtime.clock.now()):
             self._background.spawn(self._process(key, message))
         return web.Response(text="")  # empty: no passive reply, the answers go through the API
 
