@@ -52,8 +52,15 @@ from storage.repositories.people import add_membership, link_identity
 from storage.repositories.sites import create_site
 from tests.fakes.wecom_api import FakeWecomApi
 from tests.fakes.wecom_callback import WecomCallbacks
-from tests.scenarios.stage import free_port, settings_for
-from tests.scenarios.wecom_stage import AES_KEY, AGENT_ID, APP_SECRET, CALLBACK_TOKEN, CORP_ID
+from tests.scenarios.stage import (
+    AES_KEY,
+    AGENT_ID,
+    APP_SECRET,
+    CALLBACK_TOKEN,
+    CORP_ID,
+    free_port,
+    settings_for,
+)
 
 SUPERVISOR = "boss"
 

@@ -172,8 +172,8 @@ class OutboxSender:
             return len(group)
         send, pace = self._channels[channel]
         captions = [row for row in group if row.replaces]
-        for row in captions:  # a card's new caption is no message: no chat budget, never merged
-            await self._send(send, _Unit.of([row]).outbound(channel, chat), _Unit.of([row]))
+        for caption in (_Unit.of([row]) for row in captions):  # no message: no budget, never merged
+            await self._send(send, caption.outbound(channel, chat), caption)
         group = [row for row in group if not row.replaces]
         loop = asyncio.get_running_loop()
         wait = pace.chat_wait(chat, loop.time())

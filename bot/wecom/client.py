@@ -20,6 +20,7 @@ log = logging.getLogger("dutydesk.wecom")
 
 #: The token is invalid (40014), missing (41001) or expired (42001): fetch a new one, retry once.
 TOKEN_ERRORS = frozenset({40014, 41001, 42001})
+JSON_TYPES = frozenset({"application/json", "text/plain"})  # WeCom answers errors as text/plain too
 EARLY = 60.0  # seconds before its expiry a token is replaced
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
@@ -84,23 +85,10 @@ class WecomClient:
 
     async def call(self, path: str, payload: dict[str, Any] | None = None, **params: str) -> dict[str, Any]:
         """POST ``payload`` (or GET without one) to /cgi-bin/``path``; the answer, errcode 0."""
-        token = await self.token()
-        for attempt in (1, 2):
-            query = {"access_token": token, **params}
-            url = f"{self.base}/{path}"
-            if payload is None:
-                request = self.http.get(url, params=query)
-            else:
-                request = self.http.post(url, params=query, json=payload)
-            async with request as response:
-                body = await _json(response)
-            if body.get("errcode") in TOKEN_ERRORS and attempt == 1:
-                log.info("wecom: token refused (%s), fetching a new one", body.get("errcode"))
-                token = await self.token(stale=token)
-                continue
-            _check(body)
-            return body
-        raise AssertionError("unreachable")
+        body, _file = await self._exchange(path, payload, params)
+        if body is None:
+            raise WecomError(-1, f"{path} answered a file, not JSON")
+        return body
 
     async def send(self, userid: str, msgtype: str, body: dict[str, Any]) -> dict[str, Any]:
         """message/send to one member: ``msgtype`` "text", "markdown" or "template_card"."""
@@ -126,19 +114,36 @@ class WecomClient:
 
     async def media(self, media_id: str) -> tuple[bytes, str]:
         """A media file a member sent (photo, voice): its bytes and content type."""
+        _body, file = await self._exchange("media/get", None, {"media_id": media_id})
+        if file is None:
+            raise WecomError(-1, "media/get answered no file")
+        return file
+
+    async def _exchange(
+        self, path: str, payload: dict[str, Any] | None, params: dict[str, str]
+    ) -> tuple[dict[str, Any] | None, tuple[bytes, str] | None]:
+        """One call with the shared token, once more with a new token if WeCom refused it:
+        the JSON answer (errcode 0), or a file's bytes and content type."""
+        token = await self.token()
         for attempt in (1, 2):
-            token = await self.token()
-            params = {"access_token": token, "media_id": media_id}
-            async with self.http.get(f"{self.base}/media/get", params=params) as response:
-                kind = response.content_type
-                if kind != "application/json" and kind != "text/plain":
-                    return await response.read(), kind
+            query = {"access_token": token, **params}
+            url = f"{self.base}/{path}"
+            request = (
+                self.http.get(url, params=query)
+                if payload is None
+                else self.http.post(url, params=query, json=payload)
+            )
+            async with request as response:
+                if response.status < 300 and response.content_type not in JSON_TYPES:
+                    return None, (await response.read(), response.content_type)
                 body = await _json(response)
             if body.get("errcode") in TOKEN_ERRORS and attempt == 1:
-                await self.token(stale=token)
+                log.info("wecom: token refused (%s), fetching a new one", body.get("errcode"))
+                token = await self.token(stale=token)
                 continue
             _check(body)
-        raise WecomError(-1, "media/get answered no file")
+            return body, None
+        raise AssertionError("unreachable")
 
 
 async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from tests.conftest import Database
 from tests.fakes.telegram_api import FakeBotApi
 from tests.fakes.wecom_api import FakeWecomApi
 from tests.fakes.wecom_callback import WecomCallbacks
-from tests.scenarios import wecom_stage as wecom
+from tests.scenarios import stage as app
 from tests.scenarios.stage import (
     TOKEN,
     Actor,
@@ -82,7 +82,7 @@ async def open_stage(channel: str, db: Database, clock: ManualClock) -> AsyncIte
             for actor in cast.values():
                 api.user(actor.telegram_id, actor.name)
         elif channel == "wecom":
-            api = FakeWecomApi(wecom.CORP_ID, wecom.APP_SECRET, wecom.AGENT_ID)
+            api = FakeWecomApi(app.CORP_ID, app.APP_SECRET, app.AGENT_ID)
             for actor in cast.values():
                 api.user(actor.webchat_user, actor.name)
         if api is not None:
@@ -98,10 +98,10 @@ async def open_stage(channel: str, db: Database, clock: ManualClock) -> AsyncIte
             elif isinstance(api, FakeWecomApi):
                 callbacks = WecomCallbacks(
                     f"http://127.0.0.1:{port}/wecom/callback",
-                    wecom.CALLBACK_TOKEN,
-                    wecom.AES_KEY,
-                    wecom.CORP_ID,
-                    wecom.AGENT_ID,
+                    app.CALLBACK_TOKEN,
+                    app.AES_KEY,
+                    app.CORP_ID,
+                    app.AGENT_ID,
                 )
                 stack.push_async_callback(callbacks.close)
                 driver = WecomDriver(api, callbacks, service)

@@ -24,6 +24,12 @@ from tests.fakes.wecom_api import FakeWecomApi
 
 TOKEN = "123456:TEST-token"
 SECRET = "s3cret-webhook-token"
+#: The WeCom app of the stage.
+CORP_ID = "ww0123456789abcdef"
+AGENT_ID = 1000002
+APP_SECRET = "app-secret-for-tests"
+CALLBACK_TOKEN = "callbackToken42"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeCom shows it
 
 
 @dataclass(frozen=True)
@@ -188,15 +194,13 @@ def settings_for(channel: str, port: int, api: FakeBotApi | FakeWecomApi | None)
     if channel == "webchat" or api is None:
         return Settings(http_port=port)
     if isinstance(api, FakeWecomApi):
-        from tests.scenarios import wecom_stage as app
-
         return Settings(
             http_port=port,
-            wecom_corp_id=app.CORP_ID,
-            wecom_agent_id=app.AGENT_ID,
-            wecom_secret=app.APP_SECRET,
-            wecom_token=app.CALLBACK_TOKEN,
-            wecom_aes_key=app.AES_KEY,
+            wecom_corp_id=CORP_ID,
+            wecom_agent_id=AGENT_ID,
+            wecom_secret=APP_SECRET,
+            wecom_token=CALLBACK_TOKEN,
+            wecom_aes_key=AES_KEY,
             wecom_api_url=api.url,
         )
     return Settings(

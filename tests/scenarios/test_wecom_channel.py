@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import func, select
 
+from bot.wecom.client import WecomError
 from handlers.messages import Address, Reply
 from handlers.outgoing import enqueue_reply
 from scheduler.outbox import Limits, OutboxSender
@@ -19,8 +20,8 @@ from storage.engine import transaction
 from storage.enums import Channel
 from storage.models import InboxUpdate, OutboxMessage, Ticket
 from tests.fakes.wecom_callback import WecomCallbacks
-from tests.scenarios.stage import Stage
-from tests.scenarios.wecom_stage import AGENT_ID, APP_SECRET, CORP_ID, WecomDriver
+from tests.scenarios.stage import AES_KEY, AGENT_ID, APP_SECRET, CALLBACK_TOKEN, CORP_ID, Stage
+from tests.scenarios.wecom_stage import WecomDriver
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -180,6 +181,16 @@ async def test_the_fake_drops_what_passes_30_a_minute_so_a_loss_shows(
         assert (await session.exec(sent)).one() == 40  # the API said ok to every one of them
 
 
+async def menu_command(env: dict[str, str]) -> tuple[int | None, str, str]:
+    """Run ``dutydesk wecom menu`` in its own process: exit code, stdout, stderr."""
+    pipe = asyncio.subprocess.PIPE
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli.main", "wecom", "menu", cwd=ROOT, env=env, stdout=pipe, stderr=pipe
+    )
+    out, err = await proc.communicate()
+    return proc.returncode, out.decode(), err.decode()
+
+
 async def test_the_menu_command_installs_the_three_entries(wecom_stage: Stage, driver: WecomDriver) -> None:
     env = {
         **os.environ,
@@ -187,38 +198,30 @@ async def test_the_menu_command_installs_the_three_entries(wecom_stage: Stage, d
         "DUTYDESK_WECOM_CORP_ID": CORP_ID,
         "DUTYDESK_WECOM_AGENT_ID": str(AGENT_ID),
         "DUTYDESK_WECOM_SECRET": APP_SECRET,
-        "DUTYDESK_WECOM_TOKEN": "callbackToken42",
-        "DUTYDESK_WECOM_AES_KEY": driver.callbacks.aes_key,
+        "DUTYDESK_WECOM_TOKEN": CALLBACK_TOKEN,
+        "DUTYDESK_WECOM_AES_KEY": AES_KEY,
         "DUTYDESK_WECOM_API_URL": driver.api.url,
     }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli.main",
-        "wecom",
-        "menu",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0, out
-    assert "报修 / 我的工单 / 帮助" in out.decode()
+    code, out, err = await menu_command(env)
+    assert code == 0, err
+    assert "报修 / 我的工单 / 帮助" in out
     assert [(b["name"], b["key"]) for b in driver.api.menu["button"]] == [
         ("报修", "report"),
         ("我的工单", "my"),
         ("帮助", "help"),
     ]
-    env["DUTYDESK_WECOM_SECRET"] = "wrong"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli.main",
-        "wecom",
-        "menu",
-        cwd=ROOT,
-        env=env,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate()
-    assert proc.returncode == 1 and "refused the menu" in err.decode()
+    code, _, err = await menu_command({**env, "DUTYDESK_WECOM_SECRET": "wrong"})
+    assert code == 1 and "refused the menu" in err
+
+
+async def test_the_client_fetches_a_members_photo_and_names_a_missing_one(
+    wecom_stage: Stage, driver: WecomDriver
+) -> None:
+    assert wecom_stage.service.wecom is not None
+    client = wecom_stage.service.wecom.client
+    driver.api.media("MEDIA1", b"\xff\xd8jpeg-bytes", "image/jpeg")
+    driver.api.expire_tokens()  # the fetch survives a token that expired meanwhile
+    assert await client.media("MEDIA1") == (b"\xff\xd8jpeg-bytes", "image/jpeg")
+    with pytest.raises(WecomError) as missing:
+        await client.media("NOPE")
+    assert missing.value.errcode == 40007

@@ -1,4 +1,4 @@
-"""The WeCom part of the stage: the app's settings and a driver that plays people in WeCom.
+"""The WeCom part of the stage: a driver that plays people in WeCom.
 
 People type and press through the fake callback sender (encrypted and signed with wechatpy,
 as WeCom's servers do); what they receive is what the fake WeCom API delivered to them.
@@ -12,12 +12,6 @@ from bot.service import Service
 from tests.fakes.wecom_api import Delivered, FakeWecomApi
 from tests.fakes.wecom_callback import WecomCallbacks
 from tests.scenarios.stage import Actor, Seen
-
-CORP_ID = "ww0123456789abcdef"
-AGENT_ID = 1000002
-APP_SECRET = "app-secret-for-tests"
-CALLBACK_TOKEN = "callbackToken42"
-AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeCom shows it
 
 
 def seen_of(delivered: Delivered) -> Seen:
