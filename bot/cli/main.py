@@ -75,6 +75,8 @@ def run_service() -> None:
         logging.basicConfig(
             level=runtime.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        # APScheduler logs every run of every job at INFO (the tick runs each second).
+        logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
         if not runtime.settings.telegram_token:
             async with transaction(runtime.sessions) as session:
                 if await seed_demo(session, runtime.clock):
