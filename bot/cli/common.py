@@ -16,10 +16,12 @@ from rich.console import Console
 
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings, load_settings
+from handlers.clock import Clock, ManualClock
 from handlers.sla.policy import PolicyError
 from handlers.tickets.machine import TicketRuleError
 from storage.engine import safe_url
 from storage.migrate import current_revision, head_revision
+from storage.models import DEFAULT_TIMEZONE
 
 T = TypeVar("T")
 
@@ -32,6 +34,12 @@ class CliState:
     """Options given before the command (``dutydesk --config FILE ...``)."""
 
     config: Path | None = None
+    #: ``--now``: the time every command takes as the present (None: the real clock).
+    now: datetime | None = None
+
+    def clock(self) -> Clock | None:
+        """The clock the commands read: a fixed one with ``--now``, else the runtime's default."""
+        return None if self.now is None else ManualClock(self.now)
 
 
 state = CliState()
@@ -63,7 +71,7 @@ def run(command: Callable[[Runtime], Awaitable[T]], *, needs_schema: bool = True
     """Build the runtime, check the schema, run ``command`` and turn refusals into exits."""
 
     async def _main() -> T:
-        async with open_runtime(settings()) as runtime:
+        async with open_runtime(settings(), state.clock()) as runtime:
             if needs_schema:
                 await _require_schema(runtime)
             return await command(runtime)
@@ -84,6 +92,17 @@ async def _require_schema(runtime: Runtime) -> None:
         where = safe_url(runtime.settings.database_url)
         state_text = "is not initialised" if revision is None else f"is at revision {revision}"
         raise CliError(f"the database {where} {state_text}; run: dutydesk init")
+
+
+def parse_now(value: str) -> datetime:
+    """``--now``: ISO 8601 with an offset, or "YYYY-MM-DD HH:MM" in the default zone (Asia/Shanghai)."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        fail(f'--now {value!r}: expected "YYYY-MM-DD HH:MM" or ISO 8601 with an offset', 2)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(DEFAULT_TIMEZONE))
+    return moment
 
 
 def local(when: datetime | None, timezone: str, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from bot.cli import imports, people, roster, sites, sla, tickets, wecom
-from bot.cli.common import console, run, state
+from bot.cli.common import console, parse_now, run, state
 from bot.demo import seed_demo
 from bot.runtime import Runtime
 from bot.service import serve
@@ -38,9 +38,18 @@ def options(
     config: Annotated[
         Path | None, typer.Option("--config", help="settings file instead of ./dutydesk.toml")
     ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            help='take this time as the present ("YYYY-MM-DD HH:MM" in Asia/Shanghai, or ISO 8601 with an '
+            "offset): what the deadlines look like then",
+        ),
+    ] = None,
 ) -> None:
     """Settings come from DUTYDESK_* variables and ./dutydesk.toml (or --config)."""
     state.config = config
+    state.now = None if now is None else parse_now(now)
 
 
 @app.command()

@@ -183,15 +183,16 @@ async def _seed_tickets(db_path: Path) -> None:
 
 def test_tickets_list_and_show_in_the_sites_local_time(demo: Cli) -> None:
     asyncio.run(_seed_tickets(demo.database))
-    listing = demo.ok("tickets")
+    now = ("--now", "2026-12-01 09:05")  # the seeded clock's time, whatever today is
+    listing = demo.ok(*now, "tickets")
     assert "全院断网" not in listing  # the list is one line a ticket; details are in show
     assert "acknowledged" in _row(listing, "│ 1 ") and "closed" in _row(listing, "│ 2 ")
-    open_only = demo.ok("tickets", "--site", "demo", "--open")
+    open_only = demo.ok(*now, "tickets", "--site", "demo", "--open")
     assert "acknowledged" in open_only and "closed" not in open_only
     assert "2026-12-01 09:00" in _row(open_only, "│ 1 ")
     assert "2026-12-01 13:00" in _row(open_only, "│ 1 ")  # next due: restore
 
-    shown = demo.ok("tickets", "show", "1")
+    shown = demo.ok(*now, "tickets", "show", "1")
     assert "Asia/Shanghai" in shown and "全院断网" in shown
     assert "2026-12-01 09:10" in _row(shown, "response") and "2026-12-01 09:04" in _row(shown, "response")
     assert "met" in _row(shown, "response")
@@ -199,10 +200,18 @@ def test_tickets_list_and_show_in_the_sites_local_time(demo: Cli) -> None:
     assert "classified → acknowledged" in _row(shown, "acknowledge ")
     assert "2026-12-01 09:04:00" in _row(shown, "acknowledge ")
 
-    closed = demo.ok("tickets", "show", "2")
+    later = demo.ok("--now", "2026-12-01T06:30:00+00:00", "tickets", "show", "1")  # 14:30 in Shanghai
+    assert "breached" in _row(later, "restore") and "running" in _row(later, "resolve")
+
+    closed = demo.ok(*now, "tickets", "show", "2")
     assert "note=换了定影器" in _row(closed, "on_site → resolved")
     assert "2026-12-03 09:04" in _row(closed, "│ resolve  │")  # 48 h from arrival
     assert "resolved → closed" in closed
+
+
+def test_a_malformed_now_is_refused_clearly(demo: Cli) -> None:
+    code, out, err = demo.run("--now", "yesterday", "tickets")
+    assert code == 2 and "--now 'yesterday'" in err and "YYYY-MM-DD HH:MM" in err and not out
 
 
 def test_tickets_show_of_a_missing_ticket(demo: Cli) -> None:
