@@ -20,6 +20,8 @@ Buttons = list[list[tuple[str, str | None]]]
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64
+#: Most buttons an inline keyboard may have in total, over all its rows.
+MAX_INLINE_BUTTONS = 100
 MAX_CALLBACK_ANSWER = 200
 MAX_DOWNLOAD = 20 * 1024 * 1024
 
@@ -35,6 +37,8 @@ POLL_CONFLICT = (
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 )
 QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+#: More than MAX_INLINE_BUTTONS buttons in an inline keyboard.
+MARKUP_TOO_LONG = "Bad Request: reply markup is too long"
 #: Descriptions of injected failures when the test gives none.
 DEFAULT_DESCRIPTIONS = {
     400: "Bad Request",
@@ -344,6 +348,16 @@ def _check_inline_button(button: object) -> None:
             raise bad_request("BUTTON_URL_INVALID")
 
 
+def _check_inline_size(rows: list[list[object]]) -> None:
+    """At most :data:`MAX_INLINE_BUTTONS` buttons over all rows (a row has no limit of its own).
+
+    Telegram is also reported to refuse markup over about 10 KB with this error; that is not
+    checked, as what it measures (Telegram's internal encoding, not the JSON sent) is not published.
+    """
+    if sum(len(row) for row in rows) > MAX_INLINE_BUTTONS:
+        raise ApiError(400, MARKUP_TOO_LONG)
+
+
 def parse_reply_markup(value: object) -> JsonDict | None:
     """Validate a decoded reply_markup; return it when it is an inline keyboard (the only kind
     a Message echoes back), None for reply keyboards, ReplyKeyboardRemove and ForceReply."""
@@ -360,6 +374,7 @@ def parse_reply_markup(value: object) -> JsonDict | None:
         for row in rows:
             for button in row:
                 _check_inline_button(button)
+        _check_inline_size(rows)
         return {"inline_keyboard": rows}
     if {"keyboard", "remove_keyboard", "force_reply"} & value.keys():
         return None

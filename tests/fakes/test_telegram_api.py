@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -146,6 +146,43 @@ async def test_callback_data_is_limited_to_64_bytes(api: FakeBotApi, bot: Bot) -
         await bot.send_message(USER, "too long", reply_markup=keyboard([("a", "é" * 33)]))
     assert api.calls[-1].description == "Bad Request: BUTTON_DATA_INVALID"
     assert [m.text for m in api.messages_to(USER)] == ["ok"]
+
+
+def grid(buttons: int, per_row: int = 10) -> InlineKeyboardMarkup:
+    """An inline keyboard of ``buttons`` callback buttons, ``per_row`` to a row."""
+    labels = [(f"b{n}", f"d{n}") for n in range(buttons)]
+    return keyboard(*(labels[start : start + per_row] for start in range(0, buttons, per_row)))
+
+
+async def test_inline_keyboard_of_at_most_100_buttons(api: FakeBotApi, bot: Bot) -> None:
+    """100 buttons in all pass, in rows of any length; 101 are refused wherever reply_markup is
+    taken, and the refused call sends or changes nothing."""
+    sent = await bot.send_message(USER, "100", reply_markup=grid(100))
+    await bot.send_message(USER, "one row", reply_markup=grid(100, per_row=100))
+    assert [[len(row) for row in m.buttons] for m in api.messages_to(USER)] == [[10] * 10, [100]]
+    recorded = list(api.sent)
+
+    too_many = grid(101)
+    attempts: list[Callable[[], Awaitable[object]]] = [
+        lambda: bot.send_message(USER, "101", reply_markup=too_many),
+        lambda: bot.send_message(USER, "101 in a row", reply_markup=grid(101, per_row=101)),
+        lambda: bot.edit_message_text("x", chat_id=USER, message_id=sent.message_id, reply_markup=too_many),
+        lambda: bot.edit_message_reply_markup(USER, sent.message_id, reply_markup=too_many),
+        lambda: bot.send_photo(USER, photo=b"jpeg bytes", reply_markup=too_many),
+        lambda: bot.send_document(USER, document=b"%PDF", filename="a.pdf", reply_markup=too_many),
+    ]
+    for attempt in attempts:
+        with pytest.raises(BadRequest, match=r"^Reply markup is too long$"):
+            await attempt()
+        assert (api.calls[-1].status, api.calls[-1].description) == (
+            400,
+            "Bad Request: reply markup is too long",
+        )
+    assert api.sent == recorded
+    assert [(m.text, m.edited, len(m.buttons)) for m in api.messages_to(USER)] == [
+        ("100", 0, 10),
+        ("one row", 0, 1),
+    ]
 
 
 async def test_unknown_chat(api: FakeBotApi, bot: Bot) -> None:

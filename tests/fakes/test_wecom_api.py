@@ -327,6 +327,173 @@ async def test_press_gives_a_code_usable_once(api: FakeWecomApi, http: aiohttp.C
         api.press("lilei", "T-10", "k1")
 
 
+def notice_card(title: str, **extra: Any) -> Json:
+    """A text_notice template_card body part."""
+    return {
+        "card_type": "text_notice",
+        "main_title": {"title": title},
+        "card_action": {"type": 1, "url": "https://example.com/t/1"},
+        **extra,
+    }
+
+
+async def update_card(
+    http: aiohttp.ClientSession, api: FakeWecomApi, access: str, code: str, **body: Any
+) -> Json:
+    """message/update_template_card with agentid and response_code filled in (userids unless given)."""
+    payload = {"userids": ["lilei"], "agentid": AGENT, "response_code": code, **body}
+    return await post(http, api, "message/update_template_card", payload, access_token=access)
+
+
+async def send_card(
+    http: aiohttp.ClientSession, api: FakeWecomApi, access: str, touser: str, card: Json
+) -> Json:
+    """message/send of a template_card."""
+    return await send(http, api, access, touser=touser, msgtype="template_card", template_card=card)
+
+
+async def test_update_to_a_new_button_card(api: FakeWecomApi, http: aiohttp.ClientSession) -> None:
+    """The member's card shows the new title, text and buttons and keeps its task_id; the old
+    buttons are gone, the new ones can be pressed and give a fresh code."""
+    access = await token(http, api)
+    sent = await send_card(http, api, access, "lilei|hanmeimei", button_card("T-20"))
+    new_card = {
+        "card_type": "button_interaction",
+        "main_title": {"title": "工单 T-20 已接单"},
+        "sub_title_text": "处理人：李雷",
+        "button_list": [{"text": "已到场", "key": "arrived"}, {"text": "已解决", "key": "solved"}],
+    }
+    answer = await update_card(http, api, access, sent["response_code"], template_card=new_card)
+    assert answer == {"errcode": 0, "errmsg": "ok", "invaliduser": []}
+
+    [card] = api.messages_to("lilei")
+    assert (card.text, card.buttons) == (
+        "工单 T-20 已接单\n处理人：李雷",
+        [("已到场", "arrived"), ("已解决", "solved")],
+    )
+    assert (card.task_id, card.card_type, card.replaced, card.msgid) == (
+        "T-20",
+        "button_interaction",
+        None,
+        sent["msgid"],
+    )
+    assert card.card_update is not None and card.card_update["template_card"] == new_card
+    assert card.raw["template_card"]["task_id"] == "T-20"  # raw stays the send body
+    other = api.messages_to("hanmeimei")[0]  # not named in userids: unchanged
+    assert (other.text, other.buttons[0], other.card_update) == ("工单 T-1 待接单", ("按钮0", "k0"), None)
+
+    with pytest.raises(AssertionError, match="no button 'k0'"):
+        api.press("lilei", "T-20", "k0")
+    code = api.press("lilei", "T-20", "solved")
+    assert code != sent["response_code"]
+    done = await update_card(http, api, access, code, button={"replace_name": "已解决"})
+    assert done["errcode"] == 0 and api.messages_to("lilei")[0].replaced == "已解决"
+
+
+async def test_update_to_a_text_notice_and_new_task_ids(
+    api: FakeWecomApi, http: aiohttp.ClientSession
+) -> None:
+    """A text_notice leaves no buttons; atall updates every recipient; a new card may name a new,
+    unused task_id (an already used one is refused and the code stays usable)."""
+    access = await token(http, api)
+    sent = await send_card(http, api, access, "lilei|hanmeimei", button_card("T-21"))
+    await send_card(http, api, access, "lilei", button_card("T-22"))
+    code = sent["response_code"]
+
+    taken = await update_card(http, api, access, code, template_card=notice_card("已关闭", task_id="T-22"))
+    assert taken["errcode"] == 40058 and "task_id" in taken["errmsg"]
+    closed = notice_card("工单 T-21 已关闭", task_id="T-21-closed", sub_title_text="已解决")
+    answer = await update_card(http, api, access, code, userids=[], atall=1, template_card=closed)
+    assert answer == {"errcode": 0, "errmsg": "ok", "invaliduser": []}
+    for userid in ("lilei", "hanmeimei"):
+        card = api.messages_to(userid)[0]
+        assert (card.text, card.buttons) == ("工单 T-21 已关闭\n已解决", [])
+        assert (card.card_type, card.task_id) == ("text_notice", "T-21-closed")
+        with pytest.raises(AssertionError, match="no button"):
+            api.press(userid, "T-21-closed", "k0")
+    with pytest.raises(AssertionError, match="no card"):
+        api.press("lilei", "T-21", "k0")
+    reused = await send_card(http, api, access, "lilei", button_card("T-21-closed"))
+    assert reused["errcode"] == 40058  # the new card's task_id is now used by the app
+
+
+async def test_full_update_codes_once_each(api: FakeWecomApi, http: aiohttp.ClientSession) -> None:
+    """The send code and each click code update once, whatever the form; a second use is 40090."""
+    access = await token(http, api)
+    sent = await send_card(http, api, access, "lilei", button_card("T-23"))
+    first = await update_card(http, api, access, sent["response_code"], template_card=button_card("T-23"))
+    assert first["errcode"] == 0
+    again = await update_card(http, api, access, sent["response_code"], template_card=notice_card("x"))
+    assert again == {"errcode": 40090, "errmsg": "invalid response_code"}
+    replace_too = await update_card(http, api, access, sent["response_code"], button={"replace_name": "x"})
+    assert replace_too["errcode"] == 40090
+
+    clicked = api.press("lilei", "T-23", "k1")  # the code the click callback carries
+    assert (await update_card(http, api, access, clicked, template_card=notice_card("已接单")))[
+        "errcode"
+    ] == 0
+    assert api.messages_to("lilei")[0].text == "已接单"
+    second = await update_card(http, api, access, clicked, template_card=notice_card("又一次"))
+    assert second["errcode"] == 40090
+    assert api.messages_to("lilei")[0].text == "已接单"
+
+
+async def test_response_codes_expire_after_72_hours(
+    api: FakeWecomApi, http: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    """A code works until 72 hours after it was issued (by the send or by a click), for either
+    form, then answers 40090."""
+    access = await token(http, api)
+    sent = await send_card(http, api, access, "lilei", button_card("T-24"))
+    clicked = api.press("lilei", "T-24", "k0")
+    clock.now += 72 * 3600 - 1
+    access = await token(http, api)  # the first access_token expired meanwhile
+    accepted = await update_card(http, api, access, clicked, button={"replace_name": "已接单"})
+    assert accepted["errcode"] == 0 and api.messages_to("lilei")[0].replaced == "已接单"
+    clock.now += 1
+    expired = await update_card(http, api, access, sent["response_code"], template_card=notice_card("迟了"))
+    assert expired == {"errcode": 40090, "errmsg": "invalid response_code"}
+
+    await send_card(http, api, access, "lilei", button_card("T-25"))
+    late_click = api.press("lilei", "T-25", "k0")
+    clock.now += 72 * 3600
+    access = await token(http, api)
+    stale = await update_card(http, api, access, late_click, template_card=notice_card("迟了"))
+    assert stale == {"errcode": 40090, "errmsg": "invalid response_code"}
+    assert [(m.text, m.replaced) for m in api.messages_to("lilei")] == [
+        ("工单 T-1 待接单", "已接单"),
+        ("工单 T-1 待接单", None),
+    ]
+
+
+async def test_invalid_new_card_is_refused_like_send(api: FakeWecomApi, http: aiohttp.ClientSession) -> None:
+    """A new card is checked as message/send checks one (40058); refused, it uses up no code."""
+    access = await token(http, api)
+    sent = await send_card(http, api, access, "lilei", button_card("T-26"))
+    code = sent["response_code"]
+    bad_cards: list[Json] = [
+        button_card("T-26", buttons=7),
+        {**button_card("T-26"), "button_list": []},
+        {**button_card("T-26"), "main_title": {"title": ""}},
+        button_card("bad id!"),
+        {"card_type": "text_notice", "main_title": {"title": "no card_action"}},
+        {"card_type": "vote_interaction", "main_title": {"title": "x"}},
+    ]
+    for bad in bad_cards:
+        refused = await update_card(http, api, access, code, template_card=bad)
+        as_sent = await send_card(http, api, access, "lilei", bad)
+        assert refused["errcode"] == as_sent["errcode"] == 40058, bad
+        assert refused["errmsg"] == as_sent["errmsg"], bad
+    both = await update_card(
+        http, api, access, code, button={"replace_name": "x"}, template_card=notice_card("x")
+    )
+    assert both["errcode"] == 40058
+    assert (await update_card(http, api, access, code, template_card="card"))["errcode"] == 40058
+    [card] = api.messages_to("lilei")
+    assert (card.text, card.card_update) == ("工单 T-1 待接单", None)
+    assert (await update_card(http, api, access, code, template_card=notice_card("ok")))["errcode"] == 0
+
+
 # ---------------------------------------------------------------------- media, menu, controls
 
 

@@ -7,9 +7,10 @@ and inspects what arrived (:meth:`FakeWecomApi.messages_to`, :attr:`FakeWecomApi
 :attr:`FakeWecomApi.calls`, :attr:`FakeWecomApi.menu`).
 
 Implemented: ``gettoken``, ``message/send`` (text, markdown, template_card of the types
-button_interaction and text_notice), ``message/update_template_card`` (button.replace_name),
-``media/get`` and ``menu/create``. Every JSON answer is HTTP 200 with ``errcode``/``errmsg``,
-as WeCom answers; errmsg is the bare message, without WeCom's ", hint: [...]" suffix.
+button_interaction and text_notice), ``message/update_template_card`` (both forms: button.replace_name
+and a new template_card of those types), ``media/get`` and ``menu/create``. Every JSON answer is
+HTTP 200 with ``errcode``/``errmsg``, as WeCom answers; errmsg is the bare message, without WeCom's
+", hint: [...]" suffix. A response_code can be used once, within 72 hours (:attr:`FakeWecomApi.clock`).
 
 Deviations from the real API, on purpose:
 
@@ -18,8 +19,10 @@ Deviations from the real API, on purpose:
 * text and markdown content over 2048 UTF-8 bytes is refused with 45002 (WeCom's documentation says
   a longer text is truncated), so a product that sends too much is caught instead of cut short.
 * Card titles: main_title.title is required (WeCom accepts sub_title_text alone).
-* update_template_card supports only ``button.replace_name``, not a replacement ``template_card``;
-  response codes do not expire after 72 hours.
+* update_template_card: a new ``template_card`` is checked as message/send checks one, except that its
+  task_id may be left out (WeCom's examples of this form have none): the card keeps its task_id unless
+  the new card names another one not used by the app yet. A body with both ``button`` and
+  ``template_card`` is refused with 40058. A refused update does not use up its response_code.
 * A call takes effect when it arrives; :attr:`FakeWecomApi.delay` only delays the answer, so a client
   that gives up waiting may have sent a message anyway (as with the real service).
 * A path the fake does not implement answers HTTP 404, a wrong HTTP method HTTP 405.
@@ -65,6 +68,8 @@ ALL_RECIPIENTS_INVALID = 81013
 #: The code for an unknown or already used response_code. This number is the fake's choice: WeCom's
 #: published error code list has no entry for it that we could rely on, so tests should not either.
 INVALID_RESPONSE_CODE = 40090
+#: Seconds a response_code stays usable (72 hours).
+RESPONSE_CODE_TTL = 72 * 3600
 
 #: Largest text/markdown content, in UTF-8 bytes.
 MAX_CONTENT_BYTES = 2048
@@ -123,6 +128,9 @@ class Delivered:
     #: The JSON body of the message/send call.
     raw: JsonDict = field(default_factory=dict)
     card_type: str | None = None
+    #: The body of the last update_template_card call that gave this member a new template_card
+    #: (text, buttons, task_id and card_type above then describe that card).
+    card_update: JsonDict | None = None
 
 
 @dataclass
@@ -143,11 +151,17 @@ class _Token:
 
 @dataclass
 class _CodeGrant:
-    """What one response_code may update: the card ``task_id`` of these members, once."""
+    """What one response_code may update: these members' copies of the card sent as ``msgid``
+    (None: no card), once, within :data:`RESPONSE_CODE_TTL` seconds of ``issued``."""
 
-    task_id: str
+    msgid: str | None
     userids: frozenset[str]
+    issued: float
     used: bool = False
+
+    def usable(self, now: float) -> bool:
+        """Not used yet and not expired."""
+        return not self.used and now - self.issued < RESPONSE_CODE_TTL
 
 
 @dataclass
@@ -302,24 +316,23 @@ class FakeWecomApi:
 
     def press(self, userid: str, task_id: str, key: str, *, strict: bool = True) -> str:
         """A member presses button ``key`` of the card ``task_id`` they received; return the new
-        response_code the callback event carries (usable once to update that member's card).
+        response_code the callback event carries (usable once, within 72 hours, to update that member's
+        card).
 
         With ``strict`` the member must have the card, the card must offer ``key`` and must not have been
         replaced yet (AssertionError otherwise).
         """
         cards = [d for d in self._inbox.get(userid, []) if d.task_id == task_id and d.card_type is not None]
+        card = cards[-1] if cards else None
         if strict:
-            if not cards:
+            if card is None:
                 raise AssertionError(f"member {userid!r} has no card with task_id {task_id!r}")
-            card = cards[-1]
             offered = [button_key for _, button_key in card.buttons]
             if key not in offered:
                 raise AssertionError(f"card {task_id!r} has no button {key!r}; it offers {offered}")
             if card.replaced is not None:
                 raise AssertionError(f"card {task_id!r} of {userid!r} was replaced by {card.replaced!r}")
-        code = self._new_code()
-        self._codes[code] = _CodeGrant(task_id, frozenset({userid}))
-        return code
+        return self._grant(None if card is None else card.msgid, [userid])
 
     # ------------------------------------------------------------------ test side: inspection
 
@@ -460,8 +473,7 @@ class FakeWecomApi:
         response_code: str | None = None
         if content.card_type == "button_interaction":
             assert content.task_id is not None
-            response_code = self._new_code()
-            self._codes[response_code] = _CodeGrant(content.task_id, frozenset(valid))
+            response_code = self._grant(msgid, valid)
             answer["response_code"] = response_code
         for userid in valid:
             message = Delivered(
@@ -526,14 +538,16 @@ class FakeWecomApi:
             return self._card(body.get("template_card"))
         raise WecomError(INVALID_MESSAGE_TYPE, "invalid message type")
 
-    def _card(self, card: object) -> _Content:
+    def _card(self, card: object, *, need_task_id: bool = True) -> _Content:
+        """Check a template_card; ``need_task_id=False`` for a new card of update_template_card,
+        which may leave it out (the card keeps its task_id)."""
         if not isinstance(card, dict):
             raise invalid("invalid template_card: template_card must be an object")
         card_type = card.get("card_type")
         if card_type not in CARD_TYPES:
             raise invalid("invalid card_type")
         task_id = card.get("task_id")
-        if card_type == "button_interaction" and task_id is None:
+        if need_task_id and card_type == "button_interaction" and task_id is None:
             raise invalid("invalid task_id: button_interaction cards need a task_id")
         if task_id is not None and not (isinstance(task_id, str) and TASK_ID.fullmatch(task_id)):
             raise invalid("invalid task_id: 1..128 characters of letters, digits and _-@")
@@ -590,9 +604,11 @@ class FakeWecomApi:
             return
         raise invalid("invalid template_card: card_action needs type 1 with url or type 2 with appid")
 
-    def _new_code(self) -> str:
+    def _grant(self, msgid: str | None, userids: list[str]) -> str:
+        """A new response_code for these members' copies of the card ``msgid``."""
         while (code := secrets.token_urlsafe(32)) in self._codes:
             pass
+        self._codes[code] = _CodeGrant(msgid, frozenset(userids), issued=self.clock())
         return code
 
     # ------------------------------------------------------------------ message/update_template_card
@@ -601,14 +617,7 @@ class FakeWecomApi:
         self._check_token(query)
         assert body is not None
         self._check_agent(body.get("agentid"))
-        button = body.get("button")
-        if not isinstance(button, dict):
-            if "template_card" in body:
-                raise invalid("invalid button: the fake supports only button.replace_name updates")
-            raise invalid("invalid button: button.replace_name missing")
-        replace_name = button.get("replace_name")
-        if not _nonempty_str(replace_name):
-            raise invalid("invalid button: replace_name missing or empty")
+        new_card, replace_name = self._update_form(body)
         userids = body.get("userids", [])
         if not isinstance(userids, list) or not all(isinstance(u, str) for u in userids):
             raise invalid("invalid userids: expected a list of userids")
@@ -617,18 +626,64 @@ class FakeWecomApi:
             raise WecomError(ALL_RECIPIENTS_INVALID, "user & party & tag all invalid", invaliduser=[])
         code = body.get("response_code")
         grant = self._codes.get(code) if isinstance(code, str) else None
-        if grant is None or grant.used:
+        if grant is None or not grant.usable(self.clock()):
             raise WecomError(INVALID_RESPONSE_CODE, "invalid response_code")
-        grant.used = True
         targets = sorted(grant.userids) if atall else list(dict.fromkeys(userids))
+        cards: list[Delivered] = []
         invaliduser: list[str] = []
         for userid in targets:
-            cards = [d for d in self._inbox.get(userid, []) if d.task_id == grant.task_id]
-            if userid not in grant.userids or not cards:
+            card = self._card_of(userid, grant) if userid in grant.userids else None
+            if card is None:
                 invaliduser.append(userid)
-                continue
-            cards[-1].replaced = str(replace_name)
+            else:
+                cards.append(card)
+        if new_card is not None:
+            self._claim_task_id(new_card, cards)
+        grant.used = True
+        for card in cards:
+            if new_card is None:
+                card.replaced = replace_name
+            else:
+                self._replace_card(card, new_card, body)
         return {"errcode": 0, "errmsg": "ok", "invaliduser": invaliduser}
+
+    def _update_form(self, body: JsonDict) -> tuple[_Content | None, str]:
+        """(the new card, "") for a template_card update, (None, replace_name) for a button one."""
+        button = body.get("button")
+        if "template_card" in body:
+            if button is not None:
+                raise invalid("invalid parameter: give either button or template_card, not both")
+            return self._card(body["template_card"], need_task_id=False), ""
+        if not isinstance(button, dict):
+            raise invalid("invalid button: button.replace_name missing")
+        replace_name = button.get("replace_name")
+        if not _nonempty_str(replace_name):
+            raise invalid("invalid button: replace_name missing or empty")
+        return None, str(replace_name)
+
+    def _card_of(self, userid: str, grant: _CodeGrant) -> Delivered | None:
+        """The member's copy of the card the code was given for, if they have it."""
+        found = [d for d in self._inbox.get(userid, []) if d.msgid == grant.msgid and d.card_type is not None]
+        return found[-1] if found else None
+
+    def _claim_task_id(self, new_card: _Content, cards: list[Delivered]) -> None:
+        """A new card that names a task_id other than its card's must name one not used yet."""
+        task_id = new_card.task_id
+        if task_id is None or not cards or task_id in {card.task_id for card in cards}:
+            return
+        if task_id in self._task_ids:
+            raise invalid(f"invalid task_id: {task_id!r} was already used by this app")
+        self._task_ids.add(task_id)
+
+    @staticmethod
+    def _replace_card(card: Delivered, new_card: _Content, body: JsonDict) -> None:
+        """Show the member the new card instead (its buttons, if any, can be pressed again)."""
+        card.text = new_card.text
+        card.buttons = list(new_card.buttons)
+        card.card_type = new_card.card_type
+        card.task_id = new_card.task_id or card.task_id
+        card.replaced = None
+        card.card_update = body
 
     # ------------------------------------------------------------------ media/get
 
