@@ -127,7 +127,7 @@ async def dutydesk_run(url: str, schema: str | None, reporters: int) -> tuple[fl
             settings, engine, create_session_factory(engine), PolicyBook(load_policy()), SystemClock()
         )
         await seed(runtime, reporters)
-        service = Service(runtime, tick_seconds=None)
+        service = Service(runtime, clockwork=False)
         await service.start()
         try:
             return await run_reporters(api, reporters, wizard_steps(api))

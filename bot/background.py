@@ -29,6 +29,11 @@ class Background:
         async with self._turns:
             await work
 
+    @property
+    def busy(self) -> bool:
+        """Whether any task is still running or waiting for its turn."""
+        return bool(self._tasks)
+
     async def drain(self) -> None:
         """Wait until every task started so far (and those they start) has finished."""
         while self._tasks:

@@ -15,6 +15,7 @@ from typing import Any
 
 from storage.engine import SessionFactory, transaction
 from storage.enums import Channel
+from storage.errors import is_transient
 from storage.repositories import inbox
 
 
@@ -24,6 +25,7 @@ class _Pending:
     key: str
     payload: dict[str, Any]
     at: datetime
+    retry_at: datetime | None
     stored: asyncio.Future[bool]
 
 
@@ -35,9 +37,16 @@ class InboxWriter:
         self._queue: list[_Pending] = []
         self._writing: asyncio.Task[None] | None = None
 
-    async def store(self, channel: Channel, key: str, payload: dict[str, Any], at: datetime) -> bool:
+    async def store(
+        self,
+        channel: Channel,
+        key: str,
+        payload: dict[str, Any],
+        at: datetime,
+        retry_at: datetime | None = None,
+    ) -> bool:
         """Keep an update unless its key was seen before; True when it is new (committed)."""
-        pending = _Pending(channel, key, payload, at, asyncio.get_running_loop().create_future())
+        pending = _Pending(channel, key, payload, at, retry_at, asyncio.get_running_loop().create_future())
         self._queue.append(pending)
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._write())
@@ -47,13 +56,26 @@ class InboxWriter:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                async with transaction(self.sessions) as session:
-                    fresh = [await inbox.store(session, p.channel, p.key, p.payload, p.at) for p in batch]
-            except Exception as error:  # every caller of the batch answers with an error
-                for pending in batch:
-                    if not pending.stored.done():  # a caller may have gone (cancelled)
-                        pending.stored.set_exception(error)
-                continue
-            for pending, new in zip(batch, fresh, strict=True):
-                if not pending.stored.done():
-                    pending.stored.set_result(new)
+                await self._commit(batch)
+            except Exception as error:
+                if len(batch) == 1 or is_transient(error):  # every caller of the batch answers with an error
+                    _fail(batch, error)
+                    continue
+                for pending in batch:  # one bad update must not cost the others theirs
+                    try:
+                        await self._commit([pending])
+                    except Exception as alone:
+                        _fail([pending], alone)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        async with transaction(self.sessions) as session:
+            fresh = [await inbox.store(session, p.channel, p.key, p.payload, p.at, p.retry_at) for p in batch]
+        for pending, new in zip(batch, fresh, strict=True):
+            if not pending.stored.done():  # a caller may have gone (cancelled)
+                pending.stored.set_result(new)
+
+
+def _fail(batch: list[_Pending], error: BaseException) -> None:
+    for pending in batch:
+        if not pending.stored.done():
+            pending.stored.set_exception(error)

@@ -1,13 +1,16 @@
-"""The running service: the web server, the channels that are switched on, the time ticker."""
+"""The running service: the web server, the channels that are switched on, the clockwork."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+from datetime import datetime
 
 from aiohttp import web
 
+from bot.channel import Channel
+from bot.pipeline import Pipeline
 from bot.runtime import Runtime
 from bot.telegram.channel import TelegramChannel
 from bot.web import build_app
@@ -16,70 +19,62 @@ from bot.wecom.channel import WecomChannel
 from handlers.conversation.router import Router
 from scheduler.clockwork import Clockwork
 from scheduler.cron import CronJobs
-from scheduler.outbox import LOCAL, TELEGRAM, WECOM, OutboxSender
+from scheduler.outbox import OutboxSender
 from scheduler.sweep import Sweeper
-from storage.enums import Channel
+from storage.due import Became
+from storage.engine import transaction
+from storage.repositories.due import next_due
 
 log = logging.getLogger("dutydesk.service")
 BACKLOG = 1024
-TICK_SECONDS = 5.0  # the periodic sweep; the next due timer has its own wake-up
 
 
 class Service:
     """Everything one dutydesk process runs."""
 
-    def __init__(self, runtime: Runtime, tick_seconds: float | None = TICK_SECONDS) -> None:
+    def __init__(self, runtime: Runtime, *, clockwork: bool = True) -> None:
         self.runtime = runtime
-        self.tick_seconds = tick_seconds
-        self.router = Router(runtime.sessions, runtime.policies, runtime.clock)
-        self.outbox = OutboxSender(runtime.sessions, runtime.clock)
-        self.sweeper = Sweeper(runtime.sessions, runtime.policies, runtime.clock, self.outbox.deliver)
-        self.clockwork = Clockwork(
-            runtime.sessions, self.sweeper.sweep, extra=self.tick, now=runtime.clock.now
-        )
+        self.use_clockwork = clockwork
+        sessions, policies, clock = runtime.sessions, runtime.policies, runtime.clock
+        self.outbox = OutboxSender(sessions, clock, wake=self.wake)
+        self.clockwork = Clockwork(self._due_work, self._next_due, clock.now, messages=self.outbox.kick)
+        self.router = Router(sessions, policies, clock, wake=self.wake)
+        self.sweeper = Sweeper(sessions, policies, clock, wake=self.wake)
         settings = runtime.settings
         self.cron = CronJobs(
-            runtime.sessions,
-            runtime.policies,
-            runtime.clock,
-            self.outbox.deliver,
-            settings.overview_at,
-            settings.inspection_at,
+            sessions, policies, clock, self.wake, settings.overview_at, settings.inspection_at
         )
-        self.router.after_commit = self.clockwork.reschedule
-        self.webchat = WebChat(runtime, self.router, self.outbox)
-        self.outbox.add(Channel.WEBCHAT, self.webchat.deliver, LOCAL)
-        self.telegram: TelegramChannel | None = None
-        if runtime.settings.telegram_token:
-            self.telegram = TelegramChannel(runtime, self.router, self.outbox)
-            self.outbox.add(Channel.TELEGRAM, self.telegram.send, TELEGRAM)
-        self.wecom: WecomChannel | None = None
-        if runtime.settings.wecom_enabled:
-            self.wecom = WecomChannel(runtime, self.router, self.outbox)
-            self.outbox.add(Channel.WECOM, self.wecom.send, WECOM)
-        mounts = [self.webchat.routes] if runtime.settings.webchat_enabled else []
-        mounts += [self.telegram.routes] if self.telegram else []
-        mounts += [self.wecom.routes] if self.wecom else []
-        self.app = build_app(runtime, mounts)
+        self.pipeline = Pipeline(sessions, clock, self.router, wake=self.wake)
+        self.webchat = WebChat(runtime)
+        self.telegram = TelegramChannel(runtime) if settings.telegram_token else None
+        self.wecom = WecomChannel(runtime) if settings.wecom_enabled else None
+        self.channels: list[Channel] = [c for c in (self.webchat, self.telegram, self.wecom) if c is not None]
+        for channel in self.channels:
+            self.pipeline.add(channel)
+            self.outbox.add(channel.kind, channel.send, channel.limits)
+        mounted = [c for c in self.channels if c is not self.webchat or settings.webchat_enabled]
+        self.app = build_app(runtime, [c.routes for c in mounted])
         self._runner: web.AppRunner | None = None
 
+    def wake(self, became: Became) -> None:
+        """The port every writer of due rows calls after its commit."""
+        self.clockwork.wake(became)
+
     async def start(self) -> None:
-        """Listen, recover what a previous run left, start the channels and the ticker."""
+        """Listen, start the channels, take up what a previous run left, start the clockwork."""
         settings = self.runtime.settings
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
         # A deep accept queue: WeCom and Telegram may open hundreds of connections at once, and
         # with the default 128 the rest wait a second for their SYN to be sent again.
         await web.TCPSite(self._runner, settings.http_host, settings.http_port, backlog=BACKLOG).start()
-        await self.webchat.recover()
-        if self.telegram is not None:
-            await self.telegram.start()
-        if self.wecom is not None:
-            await self.wecom.start()
-        if self.tick_seconds is not None:
-            self.clockwork.interval = self.tick_seconds
+        for channel in self.channels:
+            await channel.start(self.pipeline)
+        await self.pipeline.recover()
+        if self.use_clockwork:
             await self.cron.install(self.clockwork.scheduler)
             await self.clockwork.start()
+        self.outbox.kick()
         log.info(
             "dutydesk serving on http://%s:%s (%s)",
             settings.http_host,
@@ -92,36 +87,37 @@ class Service:
         self.clockwork.stop()
         if self._runner is not None:  # no new webhook posts or web chat messages
             await self._runner.cleanup()
-        await self.webchat.drain()
-        if self.wecom is not None:
-            await self.wecom.drain()
-        if self.telegram is not None:
-            await self.telegram.stop_receiving()
+        for channel in self.channels:
+            await channel.stop_receiving()
+        await self.pipeline.drain()
         await self.outbox.drain()  # what was queued goes out while the bots still can
-        if self.telegram is not None:
-            await self.telegram.close()
-        if self.wecom is not None:
-            await self.wecom.close()
+        for channel in self.channels:
+            await channel.close()
 
-    async def tick(self) -> None:
-        """The classification window's reminders and ends."""
-        await self.outbox.deliver(await self.router.tick())  # also retries deferred messages
-        await self.outbox.drain()
+    async def _due_work(self) -> None:
+        """What the clockwork runs when something falls due."""
+        await self.sweeper.sweep()
+        await self.pipeline.retry_due()
+        self.outbox.kick()
+
+    async def _next_due(self) -> datetime | None:
+        async with transaction(self.runtime.sessions) as session:
+            return await next_due(session)
 
     async def sweep(self) -> int:
-        """Fire the due timers now (the clockwork does this by itself when running)."""
+        """Fire what is due now and send its messages (the clockwork does this by itself)."""
         fired = await self.sweeper.sweep()
-        await self.outbox.drain()
+        await self.pipeline.retry_due()
+        await self.idle()
         return fired
 
     async def idle(self) -> None:
         """Wait until every inbound message taken so far has been handled and its answers sent."""
-        await self.webchat.drain()
-        if self.telegram is not None:
-            await self.telegram.drain()
-        if self.wecom is not None:
-            await self.wecom.drain()
-        await self.outbox.drain()
+        while True:
+            await self.pipeline.drain()
+            await self.outbox.flush()
+            if not self.pipeline.busy:
+                return
 
 
 async def serve(runtime: Runtime, stop: asyncio.Event | None = None) -> None:

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.clock import Clock
 from handlers.conversation.cards import level_label, local_time, span
 from handlers.conversation.notify import Notifier
-from handlers.messages import Reply
+from handlers.outgoing import Outbox
 from handlers.sla import rules
 from handlers.sla.policy import PolicyBook
 from handlers.texts import text
@@ -34,37 +34,35 @@ from storage.repositories.tickets import OPEN_STATUSES, get_ticket
 
 
 async def fire(
-    session: AsyncSession, policies: PolicyBook, clock: Clock, timer: Timer, ticket: Ticket
-) -> Reply:
+    session: AsyncSession, policies: PolicyBook, clock: Clock, out: Outbox, timer: Timer, ticket: Ticket
+) -> None:
     """Carry out one claimed timer of ``ticket`` (locked by the caller) inside the caller's
-    transaction; the messages to send."""
-    reply = Reply()
-    if ticket.status not in OPEN_STATUSES:
-        return reply
+    transaction; its messages go to ``out``."""
+    if ticket.status not in OPEN_STATUSES or timer.clock is None:
+        return
     service = TicketService(session, policies, clock)
     policy = await service.policy_of(ticket)
     which = SlaClock(timer.clock)
     state = next((s for s in rules.evaluate(ticket, policy, clock.now()) if s.clock is which), None)
     if state is None or state.met_at is not None or state.due_at is None:
-        return reply
-    notifier = Notifier(session, policies, clock, reply)
+        return
+    notifier = Notifier(session, policies, clock, out)
     site = await session.get(Site, ticket.site_id)
     assert site is not None and ticket.id is not None
     due = local_time(site, state.due_at)
     if timer.kind == "reminder":
         if clock.now() >= state.due_at:  # late (the service was down): the breach speaks instead
-            return reply
+            return
         await service.log(ticket.id, "reminder", {"clock": which.value, "fraction": timer.fraction})
         left = state.due_at - clock.now()
         await _tell(
             notifier, await _engineers(notifier, ticket), _message(ticket, "remind", which, due, left)
         )
-        return reply
+        return
     await service.log(ticket.id, "breach", {"clock": which.value, "due_at": state.due_at.isoformat()})
     await _tell(notifier, await _escalation(notifier, ticket, which), _message(ticket, "breach", which, due))
     if which is SlaClock.RESOLVE:
         await _rise(session, service, notifier, ticket.id)
-    return reply
 
 
 def _message(

@@ -1,12 +1,13 @@
 """The seam between platforms and logic: what comes in from a chat and what goes out.
 
-An adapter (bot/telegram, bot/webchat, ...) turns a platform update into an ``Inbound``
-and delivers each ``Outbound`` the handlers return. Handlers never call a platform.
+An adapter (bot/telegram, bot/webchat, ...) turns a platform update into an ``Inbound``;
+handlers answer with outbox rows (handlers/outgoing.py), which the sender turns into
+``Outbound`` messages for the channel. Handlers never call a platform.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from storage.enums import Channel
@@ -33,15 +34,28 @@ class Inbound:
     channel: Channel
     chat_id: str
     user_id: str
+    #: When the person sent it (the platform's own time, never later than ``received_at``):
+    #: the clocks of a report count from here.
     at: datetime
     text: str | None = None
     action: str | None = None
     file: IncomingFile | None = None
     user_name: str = ""
     language: str | None = None  # the platform's language hint ("zh-hans", "en", ...)
-    #: The platform's handle on the message whose button was pressed, when the platform lets
-    #: a bot update that message in place afterwards (WeCom's response code).
-    card: str | None = None
+    #: The platform's reference to the message whose button was pressed (Telegram message id,
+    #: WeCom task id, web chat line id).
+    message_ref: str | None = None
+    #: The press must be answered with this (Telegram's callback query id).
+    answer_token: str | None = None
+    #: A one-time right to change the pressed card (WeCom's response code).
+    card_token: str | None = None
+    #: When the service received it (None: the same as ``at``).
+    received_at: datetime | None = None
+
+    @property
+    def address(self) -> Address:
+        """The chat it came from."""
+        return Address(self.channel, self.chat_id)
 
 
 @dataclass(frozen=True)
@@ -64,34 +78,22 @@ class Address:
     chat_id: str
 
 
+Buttons = tuple[tuple[Button, ...], ...]
+
+
 @dataclass(frozen=True)
 class Outbound:
-    """A message to send: text with optional rows of buttons."""
+    """A message for a channel to send: text with optional rows of buttons.
+
+    ``kind`` is "text" (a new message), "card" (a ticket's card, sent anew), "edit" (the sent
+    message ``handle`` gets this content) or "answer" (the answer to a press: ``token``).
+    """
 
     to: Address
     text: str
-    buttons: tuple[tuple[Button, ...], ...] = ()
+    buttons: Buttons = ()
     #: Who it is for, when known: a refused delivery is reported to that person's supervisors.
     person_id: int | None = None
-    #: Set: not a new message but the new caption of the pressed card with this handle
-    #: (``Inbound.card``): what was done, by whom, when.
-    replaces: str | None = None
-
-
-@dataclass
-class Reply:
-    """What handling one inbound produced: messages, and a short notice for a pressed button."""
-
-    messages: list[Outbound] = field(default_factory=list)
-    notice: str | None = None
-
-    def say(
-        self,
-        to: Address,
-        text: str,
-        buttons: tuple[tuple[Button, ...], ...] = (),
-        person_id: int | None = None,
-        replaces: str | None = None,
-    ) -> None:
-        """Add a message (or, with ``replaces``, a new caption for a pressed card)."""
-        self.messages.append(Outbound(to, text, buttons, person_id, replaces))
+    kind: str = "text"
+    handle: str | None = None
+    token: str | None = None

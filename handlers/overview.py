@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.clock import Clock
 from handlers.conversation.notify import Notifier
-from handlers.messages import Reply
+from handlers.outgoing import Outbox
 from handlers.roster.calendar import WorkCalendar
 from handlers.roster.roster import uncovered
 from handlers.sla.policy import PolicyBook
@@ -26,9 +26,10 @@ AT_RISK = timedelta(hours=2)
 LOOK_AHEAD_DAYS = 7
 
 
-async def daily_overview(session: AsyncSession, policies: PolicyBook, clock: Clock, site_id: int) -> Reply:
+async def daily_overview(
+    session: AsyncSession, policies: PolicyBook, clock: Clock, out: Outbox, site_id: int
+) -> None:
     """Open tickets, those due within two hours, yesterday's misses and uncovered days off ahead."""
-    reply = Reply()
     site = await session.get(Site, site_id)
     assert site is not None
     zone, now = ZoneInfo(site.timezone), clock.now()
@@ -55,7 +56,7 @@ async def daily_overview(session: AsyncSession, policies: PolicyBook, clock: Clo
     )
     breached = len((await session.exec(breached_query)).all())
     gaps = await uncovered(session, site_id, today, today + timedelta(days=LOOK_AHEAD_DAYS), WorkCalendar())
-    notifier = Notifier(session, policies, clock, reply)
+    notifier = Notifier(session, policies, clock, out)
     for supervisor in await members(session, site_id, Role.SUPERVISOR):
 
         def render(lang: str) -> str:
@@ -73,15 +74,12 @@ async def daily_overview(session: AsyncSession, policies: PolicyBook, clock: Clo
             )
 
         await notifier.send_text(supervisor.id or 0, render)
-    return reply
 
 
 async def inspection_reminder(
-    session: AsyncSession, policies: PolicyBook, clock: Clock, site_id: int
-) -> Reply:
+    session: AsyncSession, policies: PolicyBook, clock: Clock, out: Outbox, site_id: int
+) -> None:
     """Remind the site's engineers of the weekly inspection."""
-    reply = Reply()
-    notifier = Notifier(session, policies, clock, reply)
+    notifier = Notifier(session, policies, clock, out)
     for engineer in await members(session, site_id, Role.ENGINEER):
         await notifier.send_text(engineer.id or 0, lambda lang: text(lang, "inspection"))
-    return reply

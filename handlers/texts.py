@@ -110,6 +110,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "btn.accept": {ZH: "同意", EN: "Accept"},
     "btn.reject": {ZH: "不同意", EN: "Reject"},
     "btn.close": {ZH: "确认关闭", EN: "Close"},
+    "btn.cancel_ticket": {ZH: "撤销报修", EN: "Withdraw"},
+    "btn.cancel_yes": {ZH: "确认撤销", EN: "Yes, withdraw"},
     # -- levels and times ------------------------------------------------------------------------
     "level.1": {ZH: "一级", EN: "Level 1"},
     "level.2": {ZH: "二级", EN: "Level 2"},
@@ -157,6 +159,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "event.restore": {ZH: "{actor}：业务已恢复", EN: "{actor}: service restored"},
     "event.resolve": {ZH: "{actor}：故障已解决", EN: "{actor}: fault resolved"},
     "event.close": {ZH: "{actor} 已确认关闭", EN: "{actor} closed the ticket"},
+    "event.cancel": {ZH: "{actor} 已撤销报修", EN: "{actor} withdrew the report"},
     "event.propose_level": {
         ZH: "{actor} 建议将级别改为{level}，请确认。",
         EN: "{actor} proposes {level}. Do you agree?",
@@ -178,6 +181,35 @@ CATALOGUE: dict[str, dict[str, str]] = {
         EN: "The supervisor set this level; only the supervisor can change it.",
     },
     "refused.no_ticket": {ZH: "没有这个工单。", EN: "No such ticket."},
+    "refused.no_access": {
+        ZH: "没有这个工单，或您无权办理。",
+        EN: "No such ticket, or not one you may act on.",
+    },
+    "refused.no_proposal": {ZH: "当前没有待确认的级别建议。", EN: "There is no proposed level to answer."},
+    "refused.reporter_settled": {
+        ZH: "级别已按您的回答确定；如需更改，请联系维护主管。",
+        EN: "The level follows your answers; to change it, ask the supervisor.",
+    },
+    "refused.level_same": {ZH: "工单已经是这个级别。", EN: "The ticket is at that level already."},
+    "refused.level_range": {ZH: "级别只能是一级、二级或三级。", EN: "A level is 1, 2 or 3."},
+    "refused.assign_engineer": {
+        ZH: "只能转派给本单位的工程师。",
+        EN: "A ticket can only be handed to an engineer of its site.",
+    },
+    "refused.assign_holder": {
+        ZH: "只有处理人可以转派此工单。",
+        EN: "Only the engineer holding the ticket can hand it over.",
+    },
+    "refused.assign_same": {ZH: "工单已在这位工程师名下。", EN: "The ticket is with that engineer already."},
+    "refused.generic": {ZH: "此操作现在无法办理。", EN: "This cannot be done now."},
+    "apology": {
+        ZH: "抱歉，处理您的消息时出错了，请稍后再发一次。",
+        EN: "Sorry, something went wrong with your message; please send it again in a moment.",
+    },
+    "confirm_cancel": {
+        ZH: "确定撤销工单 #{id} 吗？撤销后工程师将不再处理。",
+        EN: "Withdraw ticket #{id}? The engineers will stop working on it.",
+    },
     "state_now": {ZH: "工单 #{id} 当前状态：{status}", EN: "Ticket #{id} is now: {status}"},
     # -- timers and escalation -------------------------------------------------------------------
     "remind": {

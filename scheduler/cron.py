@@ -6,7 +6,7 @@ Each run is claimed once in the database (cron_run), so several processes send i
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -15,26 +15,26 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.clock import Clock
-from handlers.messages import Reply
-from handlers.outgoing import enqueue_reply
+from handlers.outgoing import Outbox
 from handlers.overview import daily_overview, inspection_reminder
 from handlers.sla.policy import PolicyBook
+from storage.due import Wake, wake_after, wake_nobody
 from storage.engine import SessionFactory, transaction
 from storage.models import Site
 from storage.repositories.cron import claim_run
 
-Job = Callable[[AsyncSession, PolicyBook, Clock, int], Awaitable[Reply]]
+Job = Callable[[AsyncSession, PolicyBook, Clock, Outbox, int], Awaitable[None]]
 JOBS: dict[str, Job] = {"overview": daily_overview, "inspection": inspection_reminder}
 
 
 @dataclass
 class CronJobs:
-    """Installs and runs the periodic jobs; ``deliver`` wakes the outbox after each run."""
+    """Installs and runs the periodic jobs; ``wake`` hears that their messages are due."""
 
     sessions: SessionFactory
     policies: PolicyBook
     clock: Clock
-    deliver: Callable[[Reply], Awaitable[None]]
+    wake: Wake = field(default=wake_nobody)
     overview_at: str = "08:30"  # every day
     inspection_at: str = "mon 09:00"  # every week
 
@@ -64,9 +64,10 @@ class CronJobs:
             local_day = now.astimezone(ZoneInfo(site.timezone)).date()
             if not await claim_run(session, f"{kind}:{site_id}:{local_day.isoformat()}", now):
                 return False
-            reply = await JOBS[kind](session, self.policies, self.clock, site_id)
-            await enqueue_reply(session, reply, now)
-        await self.deliver(reply)
+            out = Outbox(session, now)
+            await JOBS[kind](session, self.policies, self.clock, out, site_id)
+            await out.flush()
+        wake_after(session, self.wake)
         return True
 
 

@@ -2,53 +2,57 @@
 
 Claiming, firing and queueing happen in one transaction per batch, so a crash before the
 commit leaves the timers due (they fire after the restart) and a second process never fires
-them again; ``deliver`` then wakes the outbox sender.
+them again. A ticket's timer escalates (handlers/escalation.py); a dialog's timer runs the
+dialog's deadline (handlers/conversation/deadlines.py). After each commit ``wake`` hears what
+the batch made due (its outbox rows: now).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from handlers import escalation
 from handlers.clock import Clock
-from handlers.escalation import fire
-from handlers.messages import Reply
-from handlers.outgoing import enqueue_reply
+from handlers.conversation import deadlines
+from handlers.outgoing import Outbox
 from handlers.sla.policy import PolicyBook
+from storage.due import Wake, wake_after, wake_nobody
 from storage.engine import SessionFactory, transaction
 from storage.repositories.tickets import lock_tickets
 from storage.repositories.timers import claim_due
 
 log = logging.getLogger("dutydesk.sweep")
 
-Deliver = Callable[[Reply], Awaitable[None]]
-
 
 @dataclass
 class Sweeper:
-    """Fires due timers; ``deliver`` sends what they produced after each commit."""
+    """Fires due timers; ``wake`` hears when what they queued falls due."""
 
     sessions: SessionFactory
     policies: PolicyBook
     clock: Clock
-    deliver: Deliver
+    wake: Wake = field(default=wake_nobody)
     batch: int = 200
 
     async def sweep(self) -> int:
         """Fire everything due now; how many timers were claimed."""
         total = 0
         while True:
-            reply = Reply()
             async with transaction(self.sessions) as session:
-                timers = await claim_due(session, self.clock.now(), self.batch)
-                tickets = await lock_tickets(session, (timer.ticket_id for timer in timers))
+                now = self.clock.now()
+                timers = await claim_due(session, now, self.batch)
+                tickets = await lock_tickets(
+                    session, (t.ticket_id for t in timers if t.ticket_id is not None)
+                )
+                out = Outbox(session, now)
                 for timer in timers:
-                    if (ticket := tickets.get(timer.ticket_id)) is not None:
-                        fired = await fire(session, self.policies, self.clock, timer, ticket)
-                        reply.messages += fired.messages
-                await enqueue_reply(session, reply, self.clock.now())
+                    if timer.ticket_id is None:
+                        await deadlines.fire(session, self.policies, self.clock, out, timer)
+                    elif (ticket := tickets.get(timer.ticket_id)) is not None:
+                        await escalation.fire(session, self.policies, self.clock, out, timer, ticket)
+                await out.flush()
             total += len(timers)
-            await self.deliver(reply)
+            wake_after(session, self.wake)
             if len(timers) < self.batch:
                 return total

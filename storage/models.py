@@ -192,7 +192,7 @@ class Deadline(SQLModel, table=True):
 
 
 class Conversation(SQLModel, table=True):
-    """Wizard state of one user in one chat on one channel."""
+    """The dialog one user has open in one chat on one channel (none: idle)."""
 
     __table_args__ = (sa.UniqueConstraint("channel", "chat_id", "user_id"),)
 
@@ -200,8 +200,13 @@ class Conversation(SQLModel, table=True):
     channel: Channel = _enum_field(Channel)
     chat_id: str = Field(max_length=64)
     user_id: str = Field(max_length=64)
+    #: The open dialog's name ("report", "fault_report", ...); None when idle.
+    dialog: str | None = Field(default=None, max_length=24)
+    #: The dialog's state (a value of that dialog's state enum).
     state: str = Field(default="idle", max_length=40)
     data: dict[str, Any] = _json_field()
+    #: Bumped whenever a dialog starts: a due row of an earlier dialog finds it changed.
+    serial: int = 0
     started_at: datetime | None = _utc_field()
     updated_at: datetime = _utc_field(nullable=False)
 
@@ -225,7 +230,15 @@ class InboxUpdate(SQLModel, table=True):
     """A platform update, stored before it is acknowledged and processed after."""
 
     __tablename__ = "inbox_update"
-    __table_args__ = (sa.UniqueConstraint("channel", "key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "key"),
+        sa.Index(
+            "ix_inbox_update_retry",
+            "retry_at",
+            postgresql_where=sa.text("processed_at IS NULL"),
+            sqlite_where=sa.text("processed_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: Channel = _enum_field(Channel)
@@ -234,6 +247,9 @@ class InboxUpdate(SQLModel, table=True):
     payload: dict[str, Any] = _json_field()
     received_at: datetime = _utc_field(nullable=False)
     processed_at: datetime | None = _utc_field(index=True)
+    #: While unprocessed: when the sweep takes it up again (its first handling failed or the
+    #: process handling it died).
+    retry_at: datetime | None = _utc_field()
     attempts: int = 0
     error: str | None = Field(default=None, max_length=500)
 
@@ -278,11 +294,14 @@ class WebchatMessage(SQLModel, table=True):
     buttons: list[list[dict[str, str]]] = Field(
         default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
     )
+    #: Set: this line is the new content of an earlier bubble (the page replaces it in place).
+    replaces_id: int | None = None
     created_at: datetime = _utc_field(nullable=False)
 
 
 class Timer(SQLModel, table=True):
-    """Something due at a time: a reminder or the breach of one clock of a ticket.
+    """Something due at a time: a reminder or the breach of one clock of a ticket, or a
+    deadline of an open dialog (the classification window's reminder and end).
 
     The scheduler claims due rows atomically (fired_at set in the claiming transaction), so
     every row fires once however many processes sweep.
@@ -298,9 +317,13 @@ class Timer(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    ticket_id: int = Field(foreign_key="ticket.id", index=True)
-    kind: str = Field(max_length=16)  # "reminder" or "breach"
-    clock: Clock = _enum_field(Clock)
+    #: A ticket's timer (reminder, breach) ...
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    #: ... or a dialog's (kind "<dialog>.<deadline>"), valid while the dialog run ``serial`` is open.
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", index=True)
+    serial: int | None = None
+    kind: str = Field(max_length=32)  # "reminder", "breach", or "report.remind", ...
+    clock: Clock | None = Field(default=None, sa_column=sa.Column(enum_type(Clock), nullable=True))
     fraction: float | None = None  # of the clock's span, for reminders
     due_at: datetime = _utc_field(nullable=False)
     fired_at: datetime | None = _utc_field()
@@ -328,11 +351,16 @@ class OutboxMessage(SQLModel, table=True):
     channel: Channel = _enum_field(Channel)
     chat_id: str = Field(max_length=64)
     person_id: int | None = Field(default=None, foreign_key="person.id")
+    #: "text" a new message; "card" a ticket's live card sent anew (rendered from ``card_id``);
+    #: "edit" that card changed in place; "answer" the answer to a pressed button.
+    kind: str = Field(default="text", max_length=8)
+    card_id: int | None = Field(default=None, foreign_key="ticket_card.id")
     text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     buttons: list[list[dict[str, str]]] = Field(
         default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
     )
-    #: Set: the row is the new caption of the pressed card with this platform handle.
+    #: An answer's platform token: the pressed button's callback query (Telegram) or the
+    #: pressed card's response code (WeCom).
     replaces: str | None = Field(default=None, max_length=128)
     created_at: datetime = _utc_field(nullable=False)
     not_before: datetime = _utc_field(nullable=False)
@@ -343,6 +371,36 @@ class OutboxMessage(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=500)
     #: How many queued messages this one carries (a digest merges several).
     merged: int = 1
+
+
+class TicketCard(SQLModel, table=True):
+    """What one chat account of a person sees of a ticket: the card, kept current in place.
+
+    A ticket has one live card per person and account. ``text`` and ``buttons`` are what it
+    shows now (rendered for that person); ``handle`` is the platform's reference to the sent
+    message (Telegram message id, WeCom task id, web chat line id) once it went out — several
+    cards sent merged in one digest share it — and ``token`` a one-time right to change it
+    (WeCom's response code, valid 72 h). A superseded card (``live`` False) has lost its buttons.
+    """
+
+    __tablename__ = "ticket_card"
+    __table_args__ = (sa.Index("ix_ticket_card_live", "ticket_id", "channel", "chat_id", "live"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id")
+    person_id: int = Field(foreign_key="person.id")
+    channel: Channel = _enum_field(Channel)
+    chat_id: str = Field(max_length=64)
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    buttons: list[list[dict[str, str]]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    live: bool = True
+    handle: str | None = Field(default=None, max_length=128)
+    token: str | None = Field(default=None, max_length=128)
+    token_at: datetime | None = _utc_field()
+    created_at: datetime = _utc_field(nullable=False)
+    updated_at: datetime = _utc_field(nullable=False)
 
 
 class CronRun(SQLModel, table=True):

@@ -1,39 +1,42 @@
 """The Telegram channel: polling by default, or a webhook on the project's aiohttp server.
 
-Every update is stored in the inbox (dedup on update_id) before the webhook answers 200, and
-claimed in the same transaction that handles it, so a crash loses nothing and a redelivered
-update is handled once.
+Either way an update is stored in the inbox (dedup on update_id) before Telegram learns that it
+arrived: the webhook answers 200 only after the commit, and the polling loop asks for the next
+updates (whose offset confirms the previous ones) only after it stored what it got. So a crash
+at any moment loses nothing; a redelivered update is handled once. python-telegram-bot does
+the HTTP and the parsing; the loop and the state are ours.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
 import warnings
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
 from aiohttp import web
-from telegram import BotCommand, Update
-from telegram.error import BadRequest, Forbidden, RetryAfter
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
-from telegram.warnings import PTBDeprecationWarning
+from telegram import Bot, BotCommand, Update
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
-from bot.background import Background
-from bot.inbox_writer import InboxWriter
+from bot.clean import Unfit
+from bot.pipeline import Pipeline
 from bot.runtime import Runtime
-from bot.telegram.convert import fit, inbound, keyboard
-from handlers.conversation.router import Router
-from handlers.messages import Outbound
+from bot.telegram.convert import inbound, keyboard, pieces
+from handlers.messages import Inbound, Outbound
 from handlers.texts import EN, ZH
-from scheduler.outbox import OutboxSender, Refused, RetryLater
-from storage.engine import transaction
+from scheduler.outbox import Delivered, Refused, RetryLater
+from scheduler.pacing import TELEGRAM
 from storage.enums import Channel
-from storage.repositories import inbox
 
 log = logging.getLogger("dutydesk.telegram")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+POLL_TIMEOUT = 10  # seconds a getUpdates waits for something to arrive
+ALLOWED_UPDATES = ["message", "callback_query"]
 COMMANDS = {
     ZH: [
         ("report", "报修"),
@@ -53,28 +56,25 @@ COMMANDS = {
 
 
 class TelegramChannel:
-    """One PTB Application wired to the router."""
+    """The Telegram Bot API, as one of the service's channels."""
 
-    def __init__(self, runtime: Runtime, router: Router, delivery: OutboxSender) -> None:
+    kind = Channel.TELEGRAM
+    limits = TELEGRAM
+    handling_at_once = 16
+
+    def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         assert settings.telegram_token is not None
         api = settings.telegram_api_url.rstrip("/")
-        self.runtime, self.router, self.delivery = runtime, router, delivery
+        self.runtime = runtime
         self.webhook_url = settings.telegram_webhook_url
         secret = settings.telegram_webhook_secret
         self.secret = secret.get_secret_value() if secret else None
-        builder = (
-            ApplicationBuilder()
-            .token(settings.telegram_token.get_secret_value())
-            .base_url(f"{api}/bot")
-            .base_file_url(f"{api}/file/bot")
+        self.bot = Bot(
+            settings.telegram_token.get_secret_value(), base_url=f"{api}/bot", base_file_url=f"{api}/file/bot"
         )
-        if self.webhook_url:
-            builder = builder.updater(None)
-        self.app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
-        self.app.add_handler(TypeHandler(Update, self._on_update))
-        self.inbox = InboxWriter(runtime.sessions)
-        self._background = Background()
+        self._pipeline: Pipeline | None = None
+        self._polling: asyncio.Task[None] | None = None
 
     @property
     def webhook_path(self) -> str | None:
@@ -86,107 +86,124 @@ class TelegramChannel:
         if self.webhook_path:
             app.router.add_post(self.webhook_path, self.webhook)
 
-    async def start(self) -> None:
+    async def start(self, pipeline: Pipeline) -> None:
         """Connect (getMe), register the commands, then poll or set the webhook."""
-        await self.app.initialize()
+        self._pipeline = pipeline
+        await self.bot.initialize()
         for lang, language_code in ((ZH, None), (ZH, "zh"), (EN, "en")):
             commands = [BotCommand(name, description) for name, description in COMMANDS[lang]]
-            await self.app.bot.set_my_commands(commands, language_code=language_code)
-        await self._recover()
+            await self.bot.set_my_commands(commands, language_code=language_code)
         if self.webhook_url:
-            await self.app.bot.set_webhook(self.webhook_url, secret_token=self.secret)
-            await self.app.start()
+            await self.bot.set_webhook(
+                self.webhook_url, secret_token=self.secret, allowed_updates=ALLOWED_UPDATES
+            )
         else:
-            await self.app.bot.delete_webhook()
-            await self.app.start()
-            assert self.app.updater is not None
-            await self.app.updater.start_polling(poll_interval=0.0, timeout=10)
-        log.info(
-            "telegram: @%s in %s mode", self.app.bot.username, "webhook" if self.webhook_url else "polling"
-        )
+            await self.bot.delete_webhook()
+            self._polling = asyncio.create_task(self._poll())
+        mode = "webhook" if self.webhook_url else "polling"
+        log.info("telegram: @%s in %s mode", self.bot.username, mode)
 
     async def stop_receiving(self) -> None:
-        """Stop polling and finish the updates being handled (the bot can still send)."""
-        if self.app.updater is not None and self.app.updater.running:
-            await self.app.updater.stop()
-        await self.drain()
+        """Stop polling (an update fetched but not yet stored is fetched again next time)."""
+        if self._polling is not None:
+            self._polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._polling
+            self._polling = None
 
     async def close(self) -> None:
-        """Shut the bot down (after the outbox has sent what it could)."""
-        if self.app.running:
-            await self.app.stop()
-        await self.app.shutdown()
+        """Shut the bot's HTTP client down (after the outbox has sent what it could)."""
+        await self.bot.shutdown()
+
+    # -- receiving ------------------------------------------------------------------------------
 
     async def webhook(self, request: web.Request) -> web.Response:
-        """Check the secret, store the update, answer 200, handle it after."""
+        """Check the secret, store the update, answer 200 (after the commit); handled after."""
         given = request.headers.get(SECRET_HEADER, "")
         if not self.secret or not hmac.compare_digest(given.encode(), self.secret.encode()):
-            return web.json_response({"ok": False, "error": "forbidden"}, status=403)
+            return _answer(403, "forbidden")
         try:
             payload = await request.json()
-        except ValueError:
-            return web.json_response({"ok": False, "error": "not JSON"}, status=400)
-        if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
-            return web.json_response({"ok": False, "error": "not an update"}, status=400)
-        now = self.runtime.clock.now()
-        fresh = await self.inbox.store(Channel.TELEGRAM, str(payload["update_id"]), payload, now)
-        if fresh:
-            self._background.spawn(self._process_payload(payload))
+        except (ValueError, RecursionError, UnicodeDecodeError):
+            return _answer(400, "not JSON")
+        if not isinstance(payload, dict) or type(payload.get("update_id")) is not int:
+            return _answer(400, "not an update")
+        assert self._pipeline is not None
+        try:
+            await self._pipeline.receive(self.kind, str(payload["update_id"]), payload)
+        except Unfit:
+            return _answer(400, "not an update")
+        except Exception as error:  # not stored: Telegram must send it again
+            log.warning("telegram: could not store update %s: %s", payload["update_id"], error)
+            return _answer(503, "try again")
         return web.json_response({"ok": True})
 
-    async def send(self, message: Outbound) -> None:
-        """The sender: one message with its inline keyboard; the outbox learns what failed how."""
+    async def _poll(self) -> None:
+        """getUpdates in a loop; the offset that confirms a batch goes out only once it is stored."""
+        assert self._pipeline is not None
+        offset: int | None = None
+        pause = 1.0
+        while True:
+            try:
+                kwargs: dict[str, Any] = {"timeout": POLL_TIMEOUT, "allowed_updates": ALLOWED_UPDATES}
+                if offset is not None:
+                    kwargs["offset"] = offset
+                with warnings.catch_warnings():  # raw JSON on purpose: one malformed update must
+                    warnings.simplefilter("ignore", PTBUserWarning)  # not stop the batch being stored
+                    found = await self.bot.do_api_request(
+                        "getUpdates", api_kwargs=kwargs, read_timeout=POLL_TIMEOUT + 5
+                    )
+                updates = [u for u in found if isinstance(u, dict) and type(u.get("update_id")) is int]
+                stored = [self._pipeline.receive(self.kind, str(u["update_id"]), u) for u in updates]
+                for outcome in await asyncio.gather(*stored, return_exceptions=True):
+                    if isinstance(outcome, Unfit):
+                        continue
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                if updates:
+                    offset = max(u["update_id"] for u in updates) + 1
+                pause = 1.0
+            except asyncio.CancelledError:
+                raise
+            except InvalidToken:
+                log.error("telegram: the bot token was refused; polling stops")
+                return
+            except Exception as error:  # the network, Telegram, or the database: the same updates again
+                log.warning("telegram: polling paused %.0f s: %s", pause, error)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
+
+    def decode(self, payload: dict[str, Any], received_at: datetime) -> Inbound | None:
+        """The event of a stored update."""
+        update = Update.de_json(payload, self.bot)
+        return None if update is None else inbound(update, received_at)
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def send(self, message: Outbound) -> Delivered:
+        """One outbox message: a toast for a press, else a message (in pieces if it must)."""
         try:
-            await self.app.bot.send_message(
-                chat_id=int(message.to.chat_id),
-                text=fit(message.text),
-                reply_markup=keyboard(message.buttons),
-            )
+            if message.kind == "answer":
+                await self.bot.answer_callback_query(message.token or "", text=message.text or None)
+                return Delivered(0)
+            sent = None
+            parts = pieces(message.text, message.buttons)
+            for text, buttons in parts:
+                sent = await self.bot.send_message(
+                    chat_id=int(message.to.chat_id), text=text, reply_markup=keyboard(buttons)
+                )
+            return Delivered(len(parts), None if sent is None else str(sent.message_id))
         except RetryAfter as error:
             with warnings.catch_warnings():  # PTB 22 warns that int seconds become a timedelta
                 warnings.simplefilter("ignore", PTBDeprecationWarning)
                 wait = error.retry_after
-            raise RetryLater(
-                wait.total_seconds() if isinstance(wait, timedelta) else float(wait), str(error)
-            ) from error
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            raise RetryLater(seconds, str(error)) from error
         except (Forbidden, BadRequest) as error:  # blocked, chat gone, or a message it will never take
             raise Refused(error.message) from error
+        except (TimedOut, NetworkError) as error:
+            raise RetryLater(5.0, str(error)) from error
 
-    async def _process_payload(self, payload: dict[str, Any]) -> None:
-        update = Update.de_json(payload, self.app.bot)
-        await self.app.process_update(update)
 
-    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        key = str(update.update_id)
-        now = self.runtime.clock.now()
-        if not self.webhook_url:  # a polled update is stored here; a webhook one already was
-            async with transaction(self.runtime.sessions) as session:
-                await inbox.store(session, Channel.TELEGRAM, key, update.to_dict(), now)
-        event = inbound(update, now)
-        if event is None:
-            async with transaction(self.runtime.sessions) as session:
-                await inbox.claim(session, Channel.TELEGRAM, key, now)
-            return
-        try:
-            reply = await self.router.handle(event, inbox_key=key)
-        except Exception as error:
-            log.exception("telegram update %s failed", key)
-            async with transaction(self.runtime.sessions) as session:
-                await inbox.give_up(session, Channel.TELEGRAM, key, now, repr(error))
-            return
-        if update.callback_query is not None:
-            await update.callback_query.answer(text=(reply.notice or "")[:200] or None)
-        await self.delivery.deliver(reply)
-
-    async def _recover(self) -> None:
-        async with transaction(self.runtime.sessions) as session:
-            pending = await inbox.unprocessed(session, Channel.TELEGRAM)
-        for row in pending:
-            try:
-                await self._process_payload(row.payload)
-            except Exception:
-                log.exception("telegram update %s could not be handled after restart", row.key)
-
-    async def drain(self) -> None:
-        """Wait until every inbound message taken so far has been handled."""
-        await self._background.drain()
+def _answer(status: int, error: str) -> web.Response:
+    return web.json_response({"ok": False, "error": error}, status=status)

@@ -2,7 +2,8 @@
 
 The page (static/chat.html) talks to this API: it lists the people who have a web chat
 account, sends what a person types or presses, and long-polls for their messages. Inbound
-messages are stored (deduplicated by the page's client id) before the API answers 202.
+messages are stored (deduplicated by the page's client id) with the line the page shows
+before the API answers 202; the inbound pipeline handles them.
 """
 
 from __future__ import annotations
@@ -12,21 +13,24 @@ import contextlib
 import logging
 import re
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.background import Background
+from bot.clean import Unfit, clean
+from bot.pipeline import RETRY_AFTER, Pipeline
 from bot.runtime import Runtime
-from handlers.conversation.router import Router
 from handlers.messages import Inbound, Outbound
-from scheduler.outbox import OutboxSender
+from scheduler.outbox import Delivered
+from scheduler.pacing import LOCAL
 from storage.engine import transaction
 from storage.enums import Channel, Role
-from storage.models import ChatIdentity, Membership, Person, Site, WebchatMessage
+from storage.models import DEFAULT_TIMEZONE, ChatIdentity, Membership, Person, Site, WebchatMessage
 from storage.repositories import inbox
 
 log = logging.getLogger("dutydesk.webchat")
@@ -39,17 +43,32 @@ RECHECK = 1.0  # another process may have written: look at the table at least th
 class WebChat:
     """The web chat channel of one process."""
 
-    def __init__(self, runtime: Runtime, router: Router, delivery: OutboxSender) -> None:
-        self.runtime, self.router, self.delivery = runtime, router, delivery
+    kind = Channel.WEBCHAT
+    limits = LOCAL
+    handling_at_once = 16
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         self._changed = asyncio.Condition()
         self._version = 0  # bumped on every new line, so a poller never misses a wake-up
-        self._background = Background()
+        self._pipeline: Pipeline | None = None
+        self._zones: dict[str, str] = {}
+
+    async def start(self, pipeline: Pipeline) -> None:
+        """Take messages from the page."""
+        self._pipeline = pipeline
+
+    async def stop_receiving(self) -> None:
+        """Nothing to stop: the page's requests end with the web server."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
     def routes(self, app: web.Application) -> None:
         """Mount the page and its API."""
         app.router.add_get("/chat", self.page)
         app.router.add_get("/chat/api/people", self.people)
-        app.router.add_post("/chat/api/send", self.send)
+        app.router.add_post("/chat/api/send", self.receive)
         app.router.add_get("/chat/api/messages", self.messages)
 
     async def page(self, request: web.Request) -> web.FileResponse:
@@ -73,11 +92,11 @@ class WebChat:
         people.sort(key=lambda p: order.index(Role(p["role"])))
         return web.json_response({"people": people})
 
-    async def send(self, request: web.Request) -> web.Response:
-        """Store what a person typed or pressed, answer 202, handle it after."""
+    async def receive(self, request: web.Request) -> web.Response:
+        """Store what a person typed or pressed, answer 202; the pipeline handles it."""
         try:
-            body = await request.json()
-        except ValueError:
+            body = clean(await request.json())
+        except (ValueError, RecursionError, UnicodeDecodeError, Unfit):
             return _error("the body is not JSON", 400)
         if not isinstance(body, dict):
             return _error("the body must be a JSON object", 400)
@@ -89,14 +108,21 @@ class WebChat:
             return _error("send either text or action", 400)
         shown = message if message is not None else str(body.get("label") or action)
         now = self.runtime.clock.now()
-        async with transaction(self.runtime.sessions) as session:
-            fresh = await inbox.store(session, Channel.WEBCHAT, f"{user}:{client_id[:60]}", body, now)
-            if fresh:
-                session.add(WebchatMessage(user_id=user, direction="in", text=shown[:4000], created_at=now))
+        key = f"{user}:{client_id[:60]}"
+        try:
+            async with transaction(self.runtime.sessions) as session:
+                fresh = await inbox.store(session, Channel.WEBCHAT, key, body, now, now + RETRY_AFTER)
+                if fresh:
+                    session.add(
+                        WebchatMessage(user_id=user, direction="in", text=shown[:4000], created_at=now)
+                    )
+        except Exception as error:
+            log.warning("web chat: could not store a message: %s", error)
+            return _error("the service is busy, try again", 503)
         if fresh:
             await self._wake()
-            event = Inbound(Channel.WEBCHAT, user, user, now, text=message, action=action)
-            self._background.spawn(self._process(event, f"{user}:{client_id[:60]}"))
+            assert self._pipeline is not None
+            self._pipeline.take(self.kind, key, body, now)
         return web.json_response({"ok": True}, status=202)
 
     async def messages(self, request: web.Request) -> web.Response:
@@ -121,12 +147,29 @@ class WebChat:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._changed.wait(), timeout=min(left, RECHECK))
 
-    async def deliver(self, message: Outbound) -> None:
-        """The sender: a bot message becomes a line of the person's chat."""
-        buttons = [[{"label": b.label, "action": b.action} for b in row] for row in message.buttons]
-        await self._store(message.to.chat_id, message.text, buttons)
+    def decode(self, payload: dict[str, Any], received_at: datetime) -> Inbound | None:
+        """The event of a stored message from the page."""
+        user = str(payload.get("user") or "")
+        text, action = payload.get("text"), payload.get("action")
+        if not USER.fullmatch(user) or not isinstance(text or action, str):
+            return None
+        return Inbound(
+            Channel.WEBCHAT,
+            user,
+            user,
+            received_at,
+            text=text if isinstance(text, str) else None,
+            action=action if isinstance(action, str) else None,
+            received_at=received_at,
+        )
 
-    async def _store(self, user: str, message: str, buttons: list[list[dict[str, str]]]) -> None:
+    async def send(self, message: Outbound) -> Delivered:
+        """The sender: a bot message (or the answer to a press) becomes a line of the person's chat."""
+        buttons = [[{"label": b.label, "action": b.action} for b in row] for row in message.buttons]
+        line = await self._store(message.to.chat_id, message.text, buttons)
+        return Delivered(1, str(line))
+
+    async def _store(self, user: str, message: str, buttons: list[list[dict[str, str]]]) -> int:
         async with transaction(self.runtime.sessions) as session:
             line = WebchatMessage(
                 user_id=user,
@@ -136,31 +179,9 @@ class WebChat:
                 created_at=self.runtime.clock.now(),
             )
             session.add(line)
+            await session.flush()
         await self._wake()
-
-    async def recover(self) -> None:
-        """Handle what was stored but not processed before the last stop."""
-        async with transaction(self.runtime.sessions) as session:
-            pending = await inbox.unprocessed(session, Channel.WEBCHAT)
-        for row in pending:
-            body = row.payload
-            user = str(body.get("user"))
-            event = Inbound(
-                Channel.WEBCHAT, user, user, row.received_at, text=body.get("text"), action=body.get("action")
-            )
-            await self._process(event, row.key)
-
-    async def _process(self, event: Inbound, key: str) -> None:
-        try:
-            reply = await self.router.handle(event, inbox_key=key)
-        except Exception as error:
-            log.exception("web chat message from %s failed", event.user_id)
-            async with transaction(self.runtime.sessions) as session:
-                await inbox.give_up(session, Channel.WEBCHAT, key, self.runtime.clock.now(), repr(error))
-            return
-        if reply.notice and not reply.messages:  # the web chat's answer to a button press
-            await self._store(event.chat_id, reply.notice, [])
-        await self.delivery.deliver(reply)
+        return line.id or 0
 
     async def _load(self, user: str, after: int) -> list[dict[str, Any]]:
         query = (
@@ -171,7 +192,7 @@ class WebChat:
         )
         async with transaction(self.runtime.sessions) as session:
             rows = (await session.exec(query)).all()
-        zone = ZoneInfo("Asia/Shanghai")
+            zone = ZoneInfo(await self._zone(session, user))
         return [
             {
                 "id": row.id,
@@ -183,14 +204,27 @@ class WebChat:
             for row in rows
         ]
 
+    async def _zone(self, session: AsyncSession, user: str) -> str:
+        """The time zone a person's lines are shown in: that of their (first) site."""
+        if user not in self._zones:
+            query = (
+                select(Site.timezone)
+                .join(Membership, col(Membership.site_id) == col(Site.id))
+                .join(ChatIdentity, col(ChatIdentity.person_id) == col(Membership.person_id))
+                .where(ChatIdentity.channel == Channel.WEBCHAT, ChatIdentity.external_id == user)
+                .order_by(col(Site.id))
+                .limit(1)
+            )
+            found = (await session.exec(query)).first()
+            if found is None:
+                return DEFAULT_TIMEZONE
+            self._zones[user] = found
+        return self._zones[user]
+
     async def _wake(self) -> None:
         async with self._changed:
             self._version += 1
             self._changed.notify_all()
-
-    async def drain(self) -> None:
-        """Wait until every inbound message taken so far has been handled."""
-        await self._background.drain()
 
 
 def _error(message: str, status: int) -> web.Response:

@@ -2,70 +2,67 @@
 
 A callback is checked, decrypted, stored in the inbox (dedup: MsgId, or for events the member,
 the second, the event and its key) and answered at once — WeCom waits 5 s and retries three
-times — then handled in the background; its replies are outbox rows the sender delivers.
+times — then handled by the inbound pipeline; its replies are outbox rows the sender delivers.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from bot.background import Background
-from bot.inbox_writer import InboxWriter
+from bot.clean import Unfit
+from bot.pipeline import Pipeline
 from bot.runtime import Runtime
 from bot.wecom.callback import MAX_BODY, CallbackCrypto, Rejected
 from bot.wecom.client import WecomClient, WecomError
 from bot.wecom.convert import bodies, inbound, inbox_key
-from handlers.conversation.router import Router
-from handlers.messages import Outbound
-from scheduler.outbox import OutboxSender, Refused, RetryLater
-from storage.engine import transaction
+from handlers.messages import Inbound, Outbound
+from scheduler.outbox import Delivered, Refused, RetryLater
+from scheduler.pacing import WECOM
 from storage.enums import Channel
-from storage.repositories import inbox
 
 log = logging.getLogger("dutydesk.wecom")
-HANDLING_AT_ONCE = 4  # callbacks handled at a time; the others wait, stored
 PATH = "/wecom/callback"
 #: -1 system busy, 45009 API frequency, 45033 too many concurrent calls: try again later.
 BUSY = {-1: 5.0, 45009: 60.0, 45033: 5.0}
 
 
 class WecomChannel:
-    """The callback endpoint and the sender, wired to the router and the outbox."""
+    """The callback endpoint and the sender, as one of the service's channels."""
 
-    def __init__(self, runtime: Runtime, router: Router, delivery: OutboxSender) -> None:
+    kind = Channel.WECOM
+    limits = WECOM
+    handling_at_once = 4  # the others wait, stored, leaving connections for the callbacks
+
+    def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         assert settings.wecom_corp_id and settings.wecom_agent_id is not None
         assert settings.wecom_secret and settings.wecom_token and settings.wecom_aes_key
-        self.runtime, self.router, self.delivery = runtime, router, delivery
+        self.runtime = runtime
         self.crypto = CallbackCrypto(
             settings.wecom_token.get_secret_value(),
             settings.wecom_aes_key.get_secret_value(),
             settings.wecom_corp_id,
         )
         self.client = WecomClient.from_settings(settings)
-        self.inbox = InboxWriter(runtime.sessions)
-        self._background = Background(limit=HANDLING_AT_ONCE)
+        self._pipeline: Pipeline | None = None
 
     def routes(self, app: web.Application) -> None:
         """Mount the callback (GET: URL verification, POST: messages and events)."""
         app.router.add_get(PATH, self.verify)
         app.router.add_post(PATH, self.callback)
 
-    async def start(self) -> None:
-        """Handle what a previous run stored but did not finish."""
-        async with transaction(self.runtime.sessions) as session:
-            pending = await inbox.unprocessed(session, Channel.WECOM)
-        for row in pending:
-            self._background.spawn(self._process(row.key, row.payload))
-        log.info("wecom: callback at %s, %d stored callbacks to finish", PATH, len(pending))
+    async def start(self, pipeline: Pipeline) -> None:
+        """Take callbacks."""
+        self._pipeline = pipeline
+        log.info("wecom: callback at %s", PATH)
 
-    async def drain(self) -> None:
-        """Wait until every callback taken so far has been handled."""
-        await self._background.drain()
+    async def stop_receiving(self) -> None:
+        """Nothing to stop: callbacks end with the web server."""
 
     async def close(self) -> None:
         """Close the API client."""
@@ -80,7 +77,7 @@ class WecomChannel:
         return web.Response(text=echo)
 
     async def callback(self, request: web.Request) -> web.Response:
-        """Check, decrypt and store a callback, answer at once, handle it after."""
+        """Check, decrypt and store a callback, answer at once; the pipeline handles it."""
         if (request.content_length or 0) > MAX_BODY:
             return web.Response(status=413, text="body too large")
         try:
@@ -89,41 +86,36 @@ class WecomChannel:
         except Rejected as rejected:
             log.warning("wecom callback refused: %s", rejected.reason)
             return web.Response(status=rejected.status, text=rejected.reason)
-        key = inbox_key(message)
-        if await self.inbox.store(Channel.WECOM, key, message, self.runtime.clock.now()):
-            self._background.spawn(self._process(key, message))
+        assert self._pipeline is not None
+        try:
+            await self._pipeline.receive(self.kind, inbox_key(message), message)
+        except Unfit:
+            return web.Response(status=400, text="not a WeCom callback")
+        except Exception as error:  # not stored: WeCom sends it again
+            log.warning("wecom: could not store a callback: %s", error)
+            return web.Response(status=503, text="try again")
         return web.Response(text="")  # empty: no passive reply, the answers go through the API
 
-    async def _process(self, key: str, message: dict[str, Any]) -> None:
-        now = self.runtime.clock.now()
-        event = inbound(message, now)
-        try:
-            if event is None:  # nothing to answer: mark it handled
-                async with transaction(self.runtime.sessions) as session:
-                    await inbox.claim(session, Channel.WECOM, key, now)
-                return
-            reply = await self.router.handle(event, inbox_key=key)
-        except Exception as error:
-            log.exception("wecom callback %s failed", key)
-            async with transaction(self.runtime.sessions) as session:
-                await inbox.give_up(session, Channel.WECOM, key, now, repr(error))
-            return
-        await self.delivery.deliver(reply)
+    def decode(self, payload: dict[str, Any], received_at: datetime) -> Inbound | None:
+        """The event of a stored callback."""
+        return inbound(payload, received_at)
 
-    async def send(self, message: Outbound) -> int:
-        """The sender: a card's new caption, text pieces or cards; how many messages it took."""
+    async def send(self, message: Outbound) -> Delivered:
+        """The sender: a pressed card's new caption, text pieces or cards; how many messages it took."""
         userid = message.to.chat_id
         try:
-            if message.replaces:
-                await self.client.update_card(userid, message.replaces, message.text[:64])
-                return 0
+            if message.kind == "answer":
+                await self.client.update_card(userid, message.token or "", message.text[:64])
+                return Delivered(0)
             parts = bodies(message)
+            handle = None
             for msgtype, body in parts:
                 await self.client.send(userid, msgtype, body)
-            return len(parts)
+                handle = body.get("task_id") if msgtype == "template_card" else handle
+            return Delivered(len(parts), handle)
         except WecomError as error:
             if error.errcode in BUSY:
                 raise RetryLater(BUSY[error.errcode], str(error)) from error
             raise Refused(str(error)) from error
-        except aiohttp.ClientResponseError as error:  # a 5xx: the outbox backs off and retries
-            raise RetryLater(5.0, f"HTTP {error.status}") from error
+        except (aiohttp.ClientError, TimeoutError) as error:  # a 5xx, a time-out: back off and retry
+            raise RetryLater(5.0, str(error) or type(error).__name__) from error

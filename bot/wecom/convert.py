@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from handlers.messages import Button, Inbound, IncomingFile, Outbound
@@ -28,15 +28,16 @@ def inbox_key(message: dict[str, Any]) -> str:
     return "ev:" + hashlib.sha256(identity.encode()).hexdigest()  # fits the key column whatever the key
 
 
-def inbound(message: dict[str, Any], now: datetime) -> Inbound | None:
+def inbound(message: dict[str, Any], received_at: datetime) -> Inbound | None:
     """The Inbound of a decrypted callback; None for what needs no answer (entering the app...)."""
     user = str(message.get("FromUserName") or "")
     if not user:
         return None
     kind = str(message.get("MsgType") or "").lower()
+    sent = _created(message.get("CreateTime"), received_at)
 
     def of(**values: Any) -> Inbound:
-        return Inbound(Channel.WECOM, user, user, now, **values)
+        return Inbound(Channel.WECOM, user, user, sent, received_at=received_at, **values)
 
     if kind == "text":
         return of(text=str(message.get("Content") or ""))
@@ -54,8 +55,20 @@ def inbound(message: dict[str, Any], now: datetime) -> Inbound | None:
     if event == "click" and key in MENU:
         return of(text=MENU[key])
     if event == "template_card_event" and key:
-        return of(action=key, card=str(message.get("ResponseCode") or "") or None)
+        return of(
+            action=key,
+            message_ref=str(message.get("TaskId") or "") or None,
+            card_token=str(message.get("ResponseCode") or "") or None,
+        )
     return None
+
+
+def _created(value: object, fallback: datetime) -> datetime:
+    """CreateTime (seconds since 1970) as a UTC time; ``fallback`` when it is missing or absurd."""
+    try:
+        return datetime.fromtimestamp(int(str(value)), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return fallback
 
 
 def split_text(text: str, limit: int = MAX_BYTES) -> list[str]:

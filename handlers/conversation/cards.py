@@ -1,4 +1,4 @@
-"""How a ticket looks in chat: its card text, the promise of a level, the buttons a viewer gets."""
+"""How a ticket looks in chat: its card text, the promise of a level, times in the site's zone."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.messages import Button
-from handlers.sla.policy import LEVELS, Policy
+from handlers.sla.policy import Policy
 from handlers.sla.rules import evaluate
 from handlers.texts import text
-from storage.enums import Role, TicketStatus
+from storage.enums import TicketStatus
 from storage.models import Asset, Person, Site, Subsystem, Ticket
 
-Buttons = tuple[tuple[Button, ...], ...]
 S = TicketStatus
 
 
@@ -67,9 +65,9 @@ async def where(session: AsyncSession, ticket_or_ids: Ticket | tuple[int | None,
     return " · ".join(parts) or "—"
 
 
-def local_time(site: Site, when: datetime) -> str:
-    """A time in the site's zone, short: "12-01 09:10"."""
-    return when.astimezone(ZoneInfo(site.timezone)).strftime("%m-%d %H:%M")
+def local_time(site: Site, when: datetime, fmt: str = "%m-%d %H:%M") -> str:
+    """A time in the site's zone, short: "12-01 09:10" (or as ``fmt`` says)."""
+    return when.astimezone(ZoneInfo(site.timezone)).strftime(fmt)
 
 
 async def card(session: AsyncSession, ticket: Ticket, policy: Policy, lang: str, now: datetime) -> str:
@@ -105,50 +103,3 @@ async def card(session: AsyncSession, ticket: Ticket, policy: Policy, lang: str,
 
 def _short(description: str, limit: int = 300) -> str:
     return description if len(description) <= limit else description[: limit - 1] + "…"
-
-
-def buttons_for(ticket: Ticket, roles: frozenset[Role], person_id: int, lang: str) -> Buttons:
-    """The buttons a viewer gets under a ticket, by their roles and the ticket's state."""
-    status, tid = TicketStatus(ticket.status), ticket.id
-    rows: list[tuple[Button, ...]] = []
-
-    def b(key: str, verb: str, **values: object) -> Button:
-        return Button(text(lang, key, **values), f"t:{tid}:{verb}")
-
-    if Role.ENGINEER in roles:
-        work = {
-            S.CLASSIFIED: (b("btn.ack", "ack"),),
-            S.ACKNOWLEDGED: (b("btn.arrive", "arr"), b("btn.restore", "rst"), b("btn.resolve", "res")),
-            S.ON_SITE: (b("btn.restore", "rst"), b("btn.resolve", "res")),
-            S.RESTORED: (b("btn.resolve", "res"),),
-        }.get(status)
-        if work:
-            rows.append(work)
-        extra = [b("btn.propose", "prop")] if status in (S.CLASSIFIED, S.ACKNOWLEDGED, S.ON_SITE) else []
-        if ticket.assignee_id == person_id and status in (S.ACKNOWLEDGED, S.ON_SITE, S.RESTORED):
-            extra.append(b("btn.hand", "hand"))
-        if extra:
-            rows.append(tuple(extra))
-    client = Role.SUPERVISOR in roles or ticket.reporter_id == person_id
-    if client and ticket.proposed_level is not None:
-        rows.append((b("btn.accept", "acc"), b("btn.reject", "rej")))
-    if Role.SUPERVISOR in roles and status in (S.CLASSIFIED, S.ACKNOWLEDGED, S.ON_SITE, S.RESTORED):
-        others = [n for n in LEVELS if n != ticket.level]
-        rows.append(tuple(b("btn.set_level", f"sl:{n}", level=text(lang, f"level.{n}")) for n in others))
-    if client and status is S.RESOLVED:
-        rows.append((b("btn.close", "cls"),))
-    return tuple(rows)
-
-
-def propose_buttons(ticket: Ticket, lang: str) -> Buttons:
-    """The level choices an engineer gets after pressing 改级别."""
-    return tuple(
-        (Button(text(lang, "btn.propose_level", level=text(lang, f"level.{n}")), f"t:{ticket.id}:pl:{n}"),)
-        for n in LEVELS
-        if n != ticket.level
-    )
-
-
-def handover_buttons(ticket: Ticket, engineers: list[Person]) -> Buttons:
-    """The engineers an engineer can hand the ticket to (after pressing 转派)."""
-    return tuple((Button(person.name, f"t:{ticket.id}:to:{person.id}"),) for person in engineers)

@@ -1,54 +1,86 @@
 """The fault handling report (故障处理报告) asked after 已解决: cause → fix → prevention.
 
-```mermaid
-stateDiagram-v2
-    [*] --> cause: engineer presses 已解决
-    cause --> fix: text
-    fix --> prevention: text
-    prevention --> [*]: text (report saved with the ticket)
-    cause --> [*]: /cancel (the ticket stays resolved; no report)
-```
+Diagram: fault_report.md beside this file. /cancel leaves the ticket resolved without a report.
 """
 
 from __future__ import annotations
 
-from handlers.conversation.context import Context
+from enum import StrEnum
+
+from pydantic import BaseModel
+
 from handlers.conversation.report_wizard import MAX_DESCRIPTION
+from handlers.dialogs.common import question
+from handlers.dialogs.context import Context
+from handlers.dialogs.engine import END, Dialog, Edge, Flow, Input, Step, begin, register
 from storage.models import FaultReport
 
-PREFIX = "fault."
-CAUSE, FIX, PREVENTION = "fault.cause", "fault.fix", "fault.prevention"
-NEXT = {CAUSE: FIX, FIX: PREVENTION}
+
+class State(StrEnum):
+    """The three questions of the report."""
+
+    CAUSE = "cause"
+    FIX = "fix"
+    PREVENTION = "prevention"
 
 
-def start(ctx: Context, ticket_id: int) -> None:
+class FaultReportData(BaseModel):
+    """The answers so far."""
+
+    ticket_id: int
+    cause: str = ""
+    fix: str = ""
+
+
+async def start(ctx: Context, ticket_id: int) -> None:
     """Ask the engineer for the report of a ticket they just resolved."""
-    ctx.conversation.started_at = None
-    ctx.set_state(CAUSE, {"ticket_id": ticket_id})
-    ctx.say(ctx.t(CAUSE))
+    await begin(ctx, FAULT_REPORT, State.CAUSE, FaultReportData(ticket_id=ticket_id).model_dump())
 
 
-async def handle(ctx: Context) -> None:
-    """Take the next answer."""
-    answer = (ctx.event.text or "").strip()
-    state = ctx.conversation.state
-    if not answer:
-        ctx.say(ctx.t(state))
-        return
-    data = {**ctx.conversation.data, state.removeprefix(PREFIX): answer[:MAX_DESCRIPTION]}
-    if state in NEXT:
-        ctx.set_state(NEXT[state], data)
-        ctx.say(ctx.t(NEXT[state]))
-        return
+async def _cause(ctx: Context, typed: str) -> State:
+    data = ctx.load(FaultReportData)
+    data.cause = typed.strip()[:MAX_DESCRIPTION]
+    ctx.keep(data)
+    return State.FIX
+
+
+async def _fix(ctx: Context, typed: str) -> State:
+    data = ctx.load(FaultReportData)
+    data.fix = typed.strip()[:MAX_DESCRIPTION]
+    ctx.keep(data)
+    return State.PREVENTION
+
+
+async def _prevention(ctx: Context, typed: str) -> Flow:
+    data = ctx.load(FaultReportData)
     ctx.session.add(
         FaultReport(
-            ticket_id=data["ticket_id"],
-            author_id=ctx.person.id or 0,
-            cause=data["cause"],
-            fix=data["fix"],
-            prevention=data["prevention"],
+            ticket_id=data.ticket_id,
+            author_id=ctx.me.id or 0,
+            cause=data.cause,
+            fix=data.fix,
+            prevention=typed.strip()[:MAX_DESCRIPTION],
             created_at=ctx.clock.now(),
         )
     )
-    ctx.reset()
-    ctx.say(ctx.t("fault.saved", id=data["ticket_id"]))
+    ctx.say(ctx.t("fault.saved", id=data.ticket_id))
+    return END
+
+
+S = State
+FAULT_REPORT: Dialog[State] = register(
+    Dialog(
+        name="fault_report",
+        states=State,
+        starts=((S.CAUSE, "the engineer presses 已解决"),),
+        steps={
+            S.CAUSE: Step(question("fault.cause"), (Edge(Input.TEXT, (S.FIX,), "the cause", _cause),)),
+            S.FIX: Step(question("fault.fix"), (Edge(Input.TEXT, (S.PREVENTION,), "what fixed it", _fix),)),
+            S.PREVENTION: Step(
+                question("fault.prevention"),
+                (Edge(Input.TEXT, (END,), "prevention advice: report saved", _prevention),),
+            ),
+        },
+    ),
+    __file__,
+)

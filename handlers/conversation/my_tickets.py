@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.conversation.cards import level_label, span, where
-from handlers.conversation.context import Context
+from handlers.dialogs.context import Context
 from handlers.sla.rules import evaluate
 from storage.enums import Role
 from storage.models import Ticket
@@ -23,7 +23,7 @@ def _mine(ticket: Ticket, person_id: int, roles: frozenset[Role]) -> bool:
 
 async def show(ctx: Context) -> None:
     """List what the person reported, works on, or oversees."""
-    person_id = ctx.person.id or 0
+    person_id = ctx.me.id or 0
     now = ctx.clock.now()
     lines = []
     for site_id, roles in sorted((await sites_of(ctx.session, person_id)).items()):

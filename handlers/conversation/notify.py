@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.clock import Clock
-from handlers.conversation.cards import buttons_for, card
-from handlers.messages import Address, Reply
+from handlers.conversation.cards import card
+from handlers.conversation.ticket_press import buttons_for
+from handlers.messages import Address
+from handlers.outgoing import Outbox
 from handlers.roster.roster import on_duty
 from handlers.sla.policy import PolicyBook
+from handlers.tickets.machine import Actor
 from handlers.tickets.service import site_policy
 from storage.enums import Role
 from storage.models import Person, Ticket
@@ -23,12 +26,12 @@ Headline = Callable[[str], str]
 
 @dataclass
 class Notifier:
-    """Writes notices into a Reply (the adapter or the outbox delivers them)."""
+    """Writes a ticket's news as outbox rows."""
 
     session: AsyncSession
     policies: PolicyBook
     clock: Clock
-    reply: Reply
+    out: Outbox
 
     async def on_call(self, ticket: Ticket) -> list[Person]:
         """Who gets a ticket nobody has taken: the engineer on duty (the roster's, or the
@@ -83,11 +86,10 @@ class Notifier:
         lang = person.language
         body = await card(self.session, ticket, policy, lang, self.clock.now())
         message = f"{headline(lang)}\n{body}" if headline else body
-        buttons = buttons_for(
-            ticket, await roles_at(self.session, person.id, ticket.site_id), person.id, lang
-        )
+        actor = Actor(person.id, await roles_at(self.session, person.id, ticket.site_id), person.name)
+        buttons = buttons_for(ticket, actor, lang)
         for identity in await identities_of(self.session, person.id):
-            self.reply.say(Address(identity.channel, identity.external_id), message, buttons, person.id)
+            self.out.say(Address(identity.channel, identity.external_id), message, buttons, person.id)
 
     async def send_text(self, person_id: int, message: Callable[[str], str]) -> None:
         """A plain message to a person on every chat account they have."""
@@ -95,6 +97,6 @@ class Notifier:
         if person is None:
             return
         for identity in await identities_of(self.session, person_id):
-            self.reply.say(
+            self.out.say(
                 Address(identity.channel, identity.external_id), message(person.language), (), person_id
             )

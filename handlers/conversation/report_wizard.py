@@ -1,286 +1,413 @@
 """The report wizard: subsystem → asset or place → what happened → level questions → confirm.
 
-State diagram: report_wizard.md beside this file. State lives in the Conversation row, so a
-restart resumes at the same step and any process can take the next message. The
-classification window counts from the first message (Conversation.started_at); when it
-runs out, window.py files the ticket with the provisional level.
+Diagram: report_wizard.md beside this file (kept in step with the table by a test). The
+classification window counts from the reporter's first message (Conversation.started_at): its
+reminder and its end are due rows of the dialog; when it runs out the ticket is filed with the
+provisional level, unconfirmed, and the engineer is asked to call.
 """
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlmodel.ext.asyncio.session import AsyncSession
+from pydantic import BaseModel, Field
 
-from handlers.clock import Clock
-from handlers.conversation.cards import level_label, promise, where
-from handlers.conversation.context import Buttons, Context
+from handlers.conversation.cards import level_label, local_time, promise, where
 from handlers.conversation.notify import Notifier
-from handlers.messages import Address, Button, Reply
-from handlers.sla.policy import PolicyBook
-from handlers.sla.rules import QUESTION_DEGRADED, QUESTION_STOPPED, level_from_answers
+from handlers.dialogs.buttons import ButtonData
+from handlers.dialogs.common import Confirm, YesNo, grid, yes_no_question, yes_no_word
+from handlers.dialogs.context import Context
+from handlers.dialogs.engine import (
+    END,
+    STAY,
+    Deadline,
+    Dialog,
+    Edge,
+    Flow,
+    Input,
+    Step,
+    begin,
+    register,
+    schedule,
+)
+from handlers.messages import Button, IncomingFile
+from handlers.sla.rules import QUESTION_DEGRADED, QUESTION_STOPPED, classification_window, level_from_answers
 from handlers.texts import text
-from handlers.tickets.service import TicketService, site_policy
-from storage.models import Asset, Attachment, Conversation, Person, Site, Subsystem, Ticket
+from handlers.tickets.service import site_policy
+from storage.models import Asset, Attachment, Site, Subsystem
 from storage.repositories.assets import asset_by_code, assets_of
 from storage.repositories.people import sites_of
 from storage.repositories.sites import subsystems
 from storage.repositories.tickets import past_fixes
 
-PREFIX = "report."
-SITE, SUBSYSTEM, ASSET, DESCRIBE = "report.site", "report.subsystem", "report.asset", "report.describe"
-STOPPED, DEGRADED, CONFIRM = "report.stopped", "report.degraded", "report.confirm"
 MAX_DESCRIPTION = 1000
+MAX_PLACE = 120
 MAX_ASSET_BUTTONS = 12
-YES_WORDS = {"是", "是的", "y", "yes", "对", "有"}
-NO_WORDS = {"否", "不是", "n", "no", "没有", "无"}
 
 
-def _grid(buttons: list[Button], width: int = 2) -> Buttons:
-    return tuple(tuple(buttons[i : i + width]) for i in range(0, len(buttons), width))
+class State(StrEnum):
+    """The steps of a report."""
+
+    SITE = "site"
+    SUBSYSTEM = "subsystem"
+    ASSET = "asset"
+    DESCRIBE = "describe"
+    STOPPED = "stopped"
+    DEGRADED = "degraded"
+    CONFIRM = "confirm"
+
+
+class ReportData(BaseModel):
+    """What the reporter has said so far."""
+
+    site_id: int | None = None
+    subsystem_id: int | None = None
+    asset_id: int | None = None
+    place: str = ""
+    description: str | None = None
+    answers: dict[str, bool] = Field(default_factory=dict)
+    files: list[int] = Field(default_factory=list)
+    #: When the service received the first message (the window counts from when it was sent).
+    received_at: datetime | None = None
+
+
+class PickSite(ButtonData, prefix="rs"):
+    """A site of the reporter."""
+
+    site: int
+
+
+class PickSubsystem(ButtonData, prefix="rb"):
+    """A subsystem of the site."""
+
+    subsystem: int
+
+
+class PickAsset(ButtonData, prefix="ra"):
+    """A device of the subsystem."""
+
+    asset: int
+
+
+# -- starting -------------------------------------------------------------------------------
 
 
 async def start(ctx: Context, asset_code: str | None = None) -> None:
-    """Begin a report; the window starts now. A device's QR link pre-fills the asset."""
-    sites = await sites_of(ctx.session, ctx.person.id or 0)
-    data: dict[str, Any] = {"answers": {}, "files": []}
-    ctx.conversation.started_at = ctx.clock.now()
+    """Begin a report; the window starts at the message's time. A device's QR link pre-fills it."""
+    sites = await sites_of(ctx.session, ctx.me.id or 0)
+    data = ReportData(received_at=ctx.event.received_at if ctx.event else None)
+    state = State.SITE
     if asset_code:
-        for site_id in sorted(sites):
-            asset = await asset_by_code(ctx.session, site_id, asset_code)
-            if asset is not None:
-                data.update(site_id=site_id, subsystem_id=asset.subsystem_id, asset_id=asset.id)
-                ctx.set_state(DESCRIBE, data)
-                await _ask(ctx)
-                return
-        ctx.say(ctx.t("report.asset_unknown", code=asset_code))
-    if len(sites) == 1:
-        data["site_id"] = next(iter(sites))
-        ctx.set_state(SUBSYSTEM, data)
-    else:
-        ctx.set_state(SITE, data)
-    await _ask(ctx)
-
-
-async def _ask(ctx: Context) -> None:
-    """Prompt for the current step."""
-    state, data = ctx.conversation.state, ctx.conversation.data
-    if state == SITE:
-        sites = await sites_of(ctx.session, ctx.person.id or 0)
-        choices = [
-            Button(site.name, f"w:site:{site.id}")
-            for sid in sorted(sites)
-            if (site := await ctx.session.get(Site, sid))
-        ]
-        ctx.say(ctx.t("report.site"), _grid(choices))
-    elif state == SUBSYSTEM:
-        options = await subsystems(ctx.session, data["site_id"])
-        ctx.say(ctx.t("report.subsystem"), _grid([Button(s.name, f"w:sub:{s.id}") for s in options]))
-    elif state == ASSET:
-        assets = list(await assets_of(ctx.session, data["site_id"], data["subsystem_id"]))[:MAX_ASSET_BUTTONS]
-        if assets:
-            ctx.say(
-                ctx.t("report.asset"),
-                _grid([Button(f"{a.code} {a.name}"[:30], f"w:as:{a.id}") for a in assets]),
-            )
+        asset = await _asset_by_code(ctx, sorted(sites), asset_code)
+        if asset is not None:
+            data.site_id, data.subsystem_id, data.asset_id = asset.site_id, asset.subsystem_id, asset.id
+            state = State.DESCRIBE
         else:
-            ctx.say(ctx.t("report.no_assets"))
-    elif state == DESCRIBE:
-        place = await where(
-            ctx.session, (data.get("subsystem_id"), data.get("asset_id"), data.get("place", ""))
-        )
-        ctx.say(ctx.t("report.describe", where=place))
-    elif state in (STOPPED, DEGRADED):
-        key = "report.q_stopped" if state == STOPPED else "report.q_degraded"
-        ctx.say(ctx.t(key), ((Button(ctx.t("btn.yes"), "w:y"), Button(ctx.t("btn.no"), "w:n")),))
-    elif state == CONFIRM:
-        await _summary(ctx)
+            ctx.say(ctx.t("report.asset_unknown", code=asset_code))
+    if state is State.SITE and len(sites) == 1:
+        data.site_id, state = next(iter(sites)), State.SUBSYSTEM
+    await begin(ctx, REPORT, state, data.model_dump(mode="json"))
+    policy = await site_policy(ctx.session, ctx.policies, data.site_id) if data.site_id else ctx.policies.base
+    assert ctx.conversation.started_at is not None
+    window = classification_window(ctx.conversation.started_at, policy)
+    schedule(ctx, REPORT, "remind", window.remind_at)
+    schedule(ctx, REPORT, "expire", window.ends_at)
 
 
-async def handle(ctx: Context) -> None:
-    """Take the next message or button press of a report in progress."""
-    event, state, data = ctx.event, ctx.conversation.state, dict(ctx.conversation.data)
-    action = event.action or ""
-    if action.startswith("w:") and not _fits(state, action):
-        ctx.reply.notice = ctx.t("stale_button")
-        await _ask(ctx)
-        return
-    if state == SITE and action.startswith("w:site:"):
-        site_id = int(action.split(":")[2])
-        if site_id in await sites_of(ctx.session, ctx.person.id or 0):
-            data["site_id"] = site_id
-            ctx.set_state(SUBSYSTEM, data)
-    elif state == SUBSYSTEM and action.startswith("w:sub:"):
-        subsystem = await ctx.session.get(Subsystem, int(action.split(":")[2]))
-        if subsystem is not None and subsystem.site_id == data["site_id"]:
-            data["subsystem_id"] = subsystem.id
-            ctx.set_state(ASSET, data)
-    elif state == ASSET and (action.startswith("w:as:") or event.text):
-        if action:
-            asset = await ctx.session.get(Asset, int(action.split(":")[2]))
-            if asset is None or asset.site_id != data["site_id"]:
-                await _ask(ctx)
-                return
-            data["asset_id"] = asset.id
-        else:
-            data["place"] = (event.text or "").strip()[:120]
-        ctx.set_state(DESCRIBE, data)
-    elif state == DESCRIBE and (event.text or event.file):
-        if event.file is not None:
-            await _keep_file(ctx, data)
-        if not event.text:
-            ctx.set_state(DESCRIBE, data)
-            ctx.say(ctx.t("report.file_kept"))
-            return
-        data["description"] = event.text.strip()
-        ctx.set_state(STOPPED, data)
-    elif state in (STOPPED, DEGRADED):
-        answer = _yes_no(action, event.text)
-        if answer is None:
-            ctx.say(ctx.t("report.yes_no"))
-        else:
-            data["answers"] = {
-                **data.get("answers", {}),
-                (QUESTION_STOPPED if state == STOPPED else QUESTION_DEGRADED): answer,
-            }
-            _, settled = level_from_answers(
-                data["answers"], await site_policy(ctx.session, ctx.policies, data["site_id"])
-            )
-            ctx.set_state(CONFIRM if settled else DEGRADED, data)
-    elif state == CONFIRM and action in ("w:ok", "w:x"):
-        if action == "w:x":
-            ctx.reset()
-            ctx.say(ctx.t("cancelled"))
-            return
-        await file_ticket(
-            ctx.session, ctx.policies, ctx.clock, ctx.reply, ctx.person, ctx.conversation, confirmed=True
-        )
-        ctx.reset()
-        return
-    await _ask(ctx)
-
-
-def _fits(state: str, action: str) -> bool:
-    expected = {
-        SITE: "w:site:",
-        SUBSYSTEM: "w:sub:",
-        ASSET: "w:as:",
-        STOPPED: "w:",
-        DEGRADED: "w:",
-        CONFIRM: "w:",
-    }
-    prefix = expected.get(state)
-    if prefix is None:
-        return False
-    if state in (STOPPED, DEGRADED):
-        return action in ("w:y", "w:n")
-    if state == CONFIRM:
-        return action in ("w:ok", "w:x")
-    return action.startswith(prefix)
-
-
-def _yes_no(action: str, typed: str | None) -> bool | None:
-    if action in ("w:y", "w:n"):
-        return action == "w:y"
-    word = (typed or "").strip().lower()
-    if word in YES_WORDS:
-        return True
-    if word in NO_WORDS:
-        return False
+async def _asset_by_code(ctx: Context, site_ids: list[int], code: str) -> Asset | None:
+    for site_id in site_ids:
+        if (asset := await asset_by_code(ctx.session, site_id, code)) is not None:
+            return asset
     return None
 
 
-async def _keep_file(ctx: Context, data: dict[str, Any]) -> None:
-    file = ctx.event.file
-    assert file is not None
+# -- the questions --------------------------------------------------------------------------
+
+
+async def _ask_site(ctx: Context) -> None:
+    sites = await sites_of(ctx.session, ctx.me.id or 0)
+    choices = [
+        Button(site.name, PickSite(sid).pack())
+        for sid in sorted(sites)
+        if (site := await ctx.session.get(Site, sid))
+    ]
+    ctx.say(ctx.t("report.site"), grid(choices))
+
+
+async def _ask_subsystem(ctx: Context) -> None:
+    options = await subsystems(ctx.session, ctx.load(ReportData).site_id or 0)
+    ctx.say(
+        ctx.t("report.subsystem"), grid([Button(s.name, PickSubsystem(s.id or 0).pack()) for s in options])
+    )
+
+
+async def _ask_asset(ctx: Context) -> None:
+    data = ctx.load(ReportData)
+    assets = list(await assets_of(ctx.session, data.site_id or 0, data.subsystem_id or 0))[:MAX_ASSET_BUTTONS]
+    if not assets:
+        ctx.say(ctx.t("report.no_assets"))
+        return
+    choices = [Button(f"{a.code} {a.name}"[:30], PickAsset(a.id or 0).pack()) for a in assets]
+    ctx.say(ctx.t("report.asset"), grid(choices))
+
+
+async def _ask_description(ctx: Context) -> None:
+    data = ctx.load(ReportData)
+    ctx.say(
+        ctx.t(
+            "report.describe", where=await where(ctx.session, (data.subsystem_id, data.asset_id, data.place))
+        )
+    )
+
+
+async def _ask_confirm(ctx: Context) -> None:
+    data = ctx.load(ReportData)
+    assert data.site_id is not None
+    policy = await site_policy(ctx.session, ctx.policies, data.site_id)
+    level, _ = level_from_answers(data.answers, policy)
+    place = await where(ctx.session, (data.subsystem_id, data.asset_id, data.place))
+    lines = [
+        ctx.t(
+            "report.summary",
+            where=place,
+            description=data.description or "",
+            promise=promise(ctx.lang, level, policy),
+        )
+    ]
+    history = await past_fixes(
+        ctx.session, data.site_id, asset_id=data.asset_id, subsystem_id=data.subsystem_id
+    )
+    if history:
+        site = await ctx.session.get(Site, data.site_id)
+        assert site is not None
+        lines.append(ctx.t("report.history"))
+        for ticket, report in history:
+            date = local_time(site, ticket.reported_at, "%Y-%m-%d")
+            lines.append(ctx.t("report.history_line", date=date, fix=report.fix[:60]))
+    buttons = (
+        (
+            Button(ctx.t("btn.confirm"), Confirm(True).pack()),
+            Button(ctx.t("btn.cancel"), Confirm(False).pack()),
+        ),
+    )
+    ctx.say("\n".join(lines), buttons)
+
+
+# -- the answers ----------------------------------------------------------------------------
+
+
+async def _site(ctx: Context, pick: PickSite) -> State:
+    if pick.site not in await sites_of(ctx.session, ctx.me.id or 0):
+        return State.SITE
+    data = ctx.load(ReportData)
+    data.site_id = pick.site
+    ctx.keep(data)
+    return State.SUBSYSTEM
+
+
+async def _subsystem(ctx: Context, pick: PickSubsystem) -> State:
+    data = ctx.load(ReportData)
+    subsystem = await ctx.session.get(Subsystem, pick.subsystem)
+    if subsystem is None or subsystem.site_id != data.site_id:
+        return State.SUBSYSTEM
+    data.subsystem_id = subsystem.id
+    ctx.keep(data)
+    return State.ASSET
+
+
+async def _asset(ctx: Context, pick: PickAsset) -> State:
+    data = ctx.load(ReportData)
+    asset = await ctx.session.get(Asset, pick.asset)
+    if asset is None or asset.site_id != data.site_id:
+        return State.ASSET
+    data.asset_id = asset.id
+    ctx.keep(data)
+    return State.DESCRIBE
+
+
+async def _place(ctx: Context, typed: str) -> State:
+    data = ctx.load(ReportData)
+    data.place = typed.strip()[:MAX_PLACE]
+    ctx.keep(data)
+    return State.DESCRIBE
+
+
+async def _file(ctx: Context, file: IncomingFile) -> State | Flow:
+    data = ctx.load(ReportData)
     row = Attachment(
         conversation_id=ctx.conversation.id,
         kind=file.kind,
         mime_type=file.mime_type,
         size=file.size,
         filename=file.name,
-        location=f"{ctx.event.channel.value}:{file.file_id}",
+        location=f"{ctx.here.channel.value}:{file.file_id}",
         created_at=ctx.clock.now(),
     )
     ctx.session.add(row)
     await ctx.session.flush()
-    data["files"] = [*data.get("files", []), row.id]
+    data.files.append(row.id or 0)
+    ctx.keep(data)
+    caption = (ctx.event.text or "").strip() if ctx.event else ""
+    if caption:
+        return await _describe(ctx, caption)
+    ctx.say(ctx.t("report.file_kept"))
+    return STAY
 
 
-async def _summary(ctx: Context) -> None:
-    data = ctx.conversation.data
-    policy = await site_policy(ctx.session, ctx.policies, data["site_id"])
-    level, _ = level_from_answers(data.get("answers", {}), policy)
-    place = await where(ctx.session, (data.get("subsystem_id"), data.get("asset_id"), data.get("place", "")))
-    lines = [
-        ctx.t(
-            "report.summary",
-            where=place,
-            description=data.get("description", ""),
-            promise=promise(ctx.lang, level, policy),
+async def _describe(ctx: Context, typed: str) -> State:
+    data = ctx.load(ReportData)
+    data.description = typed.strip()[:MAX_DESCRIPTION]
+    ctx.keep(data)
+    return State.STOPPED
+
+
+def _answer(question: str) -> Any:
+    async def answer(ctx: Context, value: YesNo | str) -> State | Flow:
+        yes = value.yes if isinstance(value, YesNo) else yes_no_word(value)
+        if yes is None:
+            ctx.say(ctx.t("report.yes_no"))
+            return STAY
+        data = ctx.load(ReportData)
+        data.answers[question] = yes
+        ctx.keep(data)
+        _, settled = level_from_answers(
+            data.answers, await site_policy(ctx.session, ctx.policies, data.site_id or 0)
         )
-    ]
-    history = await past_fixes(
-        ctx.session, data["site_id"], asset_id=data.get("asset_id"), subsystem_id=data.get("subsystem_id")
-    )
-    if history:
-        lines.append(ctx.t("report.history"))
-        for ticket, report in history:
-            lines.append(
-                ctx.t(
-                    "report.history_line", date=ticket.reported_at.strftime("%Y-%m-%d"), fix=report.fix[:60]
-                )
-            )
-    ctx.say("\n".join(lines), ((Button(ctx.t("btn.confirm"), "w:ok"), Button(ctx.t("btn.cancel"), "w:x")),))
+        return State.CONFIRM if settled else State.DEGRADED
+
+    return answer
 
 
-async def file_ticket(
-    session: AsyncSession,
-    policies: PolicyBook,
-    clock: Clock,
-    reply: Reply,
-    person: Person,
-    conversation: Conversation,
-    *,
-    confirmed: bool,
-) -> Ticket:
-    """Create the ticket from the wizard's data and send it to the engineers and supervisors.
+async def _confirm(ctx: Context, choice: Confirm) -> Flow:
+    if not choice.ok:
+        ctx.say(ctx.t("cancelled"))
+        return END
+    await file_ticket(ctx, confirmed=True)
+    return END
+
+
+# -- the window -----------------------------------------------------------------------------
+
+
+async def _remind(ctx: Context) -> Flow:
+    data = ctx.load(ReportData)
+    policy = await site_policy(ctx.session, ctx.policies, data.site_id) if data.site_id else ctx.policies.base
+    assert ctx.conversation.started_at is not None
+    window = classification_window(ctx.conversation.started_at, policy)
+    level, _ = level_from_answers(data.answers, policy)
+    minutes = max(math.ceil((window.ends_at - ctx.clock.now()).total_seconds() / 60), 1)
+    ctx.say(ctx.t("report.window_reminder", minutes=minutes, level=level_label(ctx.lang, level)))
+    return STAY
+
+
+async def _expire(ctx: Context) -> Flow:
+    if ctx.load(ReportData).site_id is None:  # not even a site chosen: nothing to file
+        ctx.say(ctx.t("cancelled"))
+    else:
+        await file_ticket(ctx, confirmed=False)
+    return END
+
+
+async def file_ticket(ctx: Context, *, confirmed: bool) -> None:
+    """File the ticket from what the reporter said and send it to the engineers and supervisors.
 
     ``confirmed`` False is the window's end: the provisional level, and a call to the reporter.
     """
-    data = conversation.data
-    service = TicketService(session, policies, clock)
-    assert person.id is not None
-    policy = await site_policy(session, policies, data["site_id"])
-    level, settled = level_from_answers(data.get("answers", {}), policy)
-    ticket = await service.report(
-        site_id=data["site_id"],
-        reporter_id=person.id,
-        subsystem_id=data.get("subsystem_id"),
-        asset_id=data.get("asset_id"),
-        place=data.get("place", ""),
-        description=data.get("description") or "—",
-        reported_at=conversation.started_at,
+    data = ctx.load(ReportData)
+    assert data.site_id is not None
+    reporter = ctx.me
+    policy = await site_policy(ctx.session, ctx.policies, data.site_id)
+    level, settled = level_from_answers(data.answers, policy)
+    ticket = await ctx.service.report(
+        site_id=data.site_id,
+        reporter_id=reporter.id or 0,
+        subsystem_id=data.subsystem_id,
+        asset_id=data.asset_id,
+        place=data.place,
+        description=data.description or "—",
+        reported_at=ctx.conversation.started_at,
+        received_at=data.received_at,
+        level=level,
+        confirmed=confirmed and settled,
     )
-    assert ticket.id is not None
-    await service.classify(
-        ticket.id, person.id if confirmed else None, level, confirmed=confirmed and settled
-    )
-    for file_id in data.get("files", []):
-        attachment = await session.get(Attachment, file_id)
-        if attachment is not None:
+    for file_id in data.files:
+        if (attachment := await ctx.session.get(Attachment, file_id)) is not None:
             attachment.ticket_id = ticket.id
-            session.add(attachment)
-    notifier = Notifier(session, policies, clock, reply)
-    lang = person.language
-    key = "report.created" if confirmed else "report.window_expired"
-    label = level_label(lang, ticket.level, confirmed=ticket.level_confirmed)
-    to = Address(conversation.channel, conversation.chat_id)
-    reply.say(to, text(lang, key, id=ticket.id, level=label), (), person.id)
+            ctx.session.add(attachment)
+    label = level_label(ctx.lang, ticket.level, confirmed=ticket.level_confirmed)
+    ctx.say(ctx.t("report.created" if confirmed else "report.window_expired", id=ticket.id, level=label))
 
     def headline(reader: str) -> str:
         first = text(reader, "ticket.new")
         return first if ticket.level_confirmed else f"{first}\n{text(reader, 'ticket.call_reporter')}"
 
-    await notifier.tell(ticket, headline, exclude=person.id, new=True)
-    return ticket
+    notifier = Notifier(ctx.session, ctx.policies, ctx.clock, ctx.out)
+    await notifier.tell(ticket, headline, exclude=reporter.id, new=True)
+
+
+# -- the table ------------------------------------------------------------------------------
+
+S = State
+REPORT: Dialog[State] = register(
+    Dialog(
+        name="report",
+        states=State,
+        starts=(
+            (S.SITE, "报修 (reporter of several sites)"),
+            (S.SUBSYSTEM, "报修 (one site)"),
+            (S.DESCRIBE, "a device's QR link"),
+        ),
+        steps={
+            S.SITE: Step(_ask_site, (Edge(PickSite, (S.SUBSYSTEM, S.SITE), "a site", _site),)),
+            S.SUBSYSTEM: Step(
+                _ask_subsystem, (Edge(PickSubsystem, (S.ASSET, S.SUBSYSTEM), "a subsystem", _subsystem),)
+            ),
+            S.ASSET: Step(
+                _ask_asset,
+                (
+                    Edge(PickAsset, (S.DESCRIBE, S.ASSET), "a device", _asset),
+                    Edge(Input.TEXT, (S.DESCRIBE,), "a place, typed", _place),
+                ),
+            ),
+            S.DESCRIBE: Step(
+                _ask_description,
+                (
+                    Edge(
+                        Input.FILE,
+                        (STAY, S.STOPPED),
+                        "a photo or voice note (kept; its caption describes)",
+                        _file,
+                    ),
+                    Edge(Input.TEXT, (S.STOPPED,), "what happened", _describe),
+                ),
+            ),
+            S.STOPPED: Step(
+                yes_no_question("report.q_stopped"),
+                (
+                    Edge(YesNo, (S.CONFIRM, S.DEGRADED), "是: level 1 / 否", _answer(QUESTION_STOPPED)),
+                    Edge(
+                        Input.TEXT, (S.CONFIRM, S.DEGRADED, STAY), "是 / 否 typed", _answer(QUESTION_STOPPED)
+                    ),
+                ),
+            ),
+            S.DEGRADED: Step(
+                yes_no_question("report.q_degraded"),
+                (
+                    Edge(YesNo, (S.CONFIRM,), "是: level 2 / 否: level 3", _answer(QUESTION_DEGRADED)),
+                    Edge(Input.TEXT, (S.CONFIRM, STAY), "是 / 否 typed", _answer(QUESTION_DEGRADED)),
+                ),
+            ),
+            S.CONFIRM: Step(
+                _ask_confirm, (Edge(Confirm, (END,), "确认提交: ticket filed / 取消", _confirm),)
+            ),
+        },
+        deadlines=(
+            Deadline("remind", "half the classification window: a reminder", (STAY,), _remind),
+            Deadline("expire", "the window's end: ticket filed at the provisional level", (END,), _expire),
+        ),
+    ),
+    __file__,
+)

@@ -1,44 +1,40 @@
-"""The router: one inbound event → one transaction → the reply to deliver.
+"""The router: one inbound event → one transaction → outbox rows.
 
 Commands work at every step (/report 报修, /cancel 取消, /help 帮助, /my 我的工单, /lang);
-ticket buttons work whatever wizard is open; everything else goes to the open wizard.
+ticket buttons work whatever dialog is open; everything else goes to the open dialog. A
+stranger can only register. Every pressed button is answered (a toast on Telegram, the
+pressed card's caption on WeCom, a line on the web chat), a tampered one with "expired".
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from handlers.clock import Clock
-from handlers.conversation import fault_report, my_tickets, report_wizard, ticket_buttons, window
-from handlers.conversation.context import Context
-from handlers.conversation.registration import identify, join_code, welcome_stranger
-from handlers.messages import Inbound, Reply
-from handlers.outgoing import enqueue_reply
+from handlers.conversation import my_tickets, registration, report_wizard, ticket_buttons
+from handlers.conversation.registration import join_code
+from handlers.conversation.ticket_press import TicketPress
+from handlers.dialogs import engine
+from handlers.dialogs.buttons import decode
+from handlers.dialogs.context import Context
+from handlers.messages import Inbound
+from handlers.outgoing import Outbox
 from handlers.sla.policy import PolicyBook
 from handlers.texts import EN, ZH
+from storage.due import Wake, wake_after, wake_nobody
 from storage.engine import SessionFactory, transaction
 from storage.models import DEFAULT_TIMEZONE, Site
 from storage.repositories import inbox
 from storage.repositories.conversations import conversation_for
-from storage.repositories.people import sites_of
+from storage.repositories.people import person_by_identity, sites_of
 
 MAX_TEXT = 2000
+MAX_TOAST = 200  # Telegram shows at most 200 characters in a callback answer
 REPORT = {"/report", "报修"}
 CANCEL = {"/cancel", "取消"}
 HELP = {"/help", "帮助", "/start"}
 MY = {"/my", "我的工单"}
-
-
-async def _caption_pressed_card(ctx: Context, card: str) -> None:
-    """Turn the pressed card's buttons into one line: what was done, by whom, when."""
-    sites = await sites_of(ctx.session, ctx.person.id or 0)
-    site = await ctx.session.get(Site, min(sites)) if sites else None
-    zone = ZoneInfo(site.timezone if site else DEFAULT_TIMEZONE)
-    what = (ctx.reply.notice or ctx.t("card.pressed", name=ctx.person.name)).rstrip("。.")
-    caption = ctx.t("card.caption", what=what, time=ctx.clock.now().astimezone(zone).strftime("%H:%M"))
-    ctx.reply.say(ctx.here, caption, replaces=card)
 
 
 def _command(message: str) -> tuple[str, str]:
@@ -54,66 +50,55 @@ class Router:
     sessions: SessionFactory
     policies: PolicyBook
     clock: Clock
-    #: Called after each committed change (the scheduler moves its wake-up to new timers).
-    after_commit: Callable[[], Awaitable[None]] | None = None
+    #: Told, after each commit, the earliest time something the transaction wrote falls due.
+    wake: Wake = field(default=wake_nobody)
 
-    async def handle(self, event: Inbound, inbox_key: str | None = None) -> Reply:
+    async def handle(self, event: Inbound, inbox_key: str | None = None) -> bool:
         """Everything one event causes, committed together with the messages it sends.
 
         With ``inbox_key`` the stored update is claimed and marked processed in the same
-        transaction, so a redelivered or re-read update is handled exactly once. The reply's
-        messages are outbox rows by the time this returns; its notice (the short answer to
-        a pressed button) is for the channel to show.
+        transaction, so a redelivered or re-read update is handled exactly once (False: it
+        was handled before).
         """
         async with transaction(self.sessions) as session:
             now = self.clock.now()
             if inbox_key is not None and not await inbox.claim(session, event.channel, inbox_key, now):
-                return Reply()
-            person = await identify(session, event)
-            if person is None:
-                reply = await welcome_stranger(session, event, self.clock)
-            else:
-                conversation = await conversation_for(
-                    session, event.channel, event.chat_id, event.user_id, now
-                )
-                ctx = Context(session, self.clock, self.policies, event, person, conversation, Reply())
-                await self._dispatch(ctx)
-                if event.action and event.card:
-                    await _caption_pressed_card(ctx, event.card)
-                reply = ctx.reply
-            await enqueue_reply(session, reply, now)
-        await self._committed()
-        return reply
-
-    async def tick(self) -> Reply:
-        """Time-driven work of conversations (the classification window)."""
-        async with transaction(self.sessions) as session:
-            reply = await window.tick(session, self.policies, self.clock)
-            await enqueue_reply(session, reply, self.clock.now())
-        if reply.messages:
-            await self._committed()
-        return reply
-
-    async def _committed(self) -> None:
-        if self.after_commit is not None:
-            await self.after_commit()
+                return False
+            conversation = await conversation_for(session, event.channel, event.chat_id, event.user_id, now)
+            person = await person_by_identity(session, event.channel, event.user_id)
+            out = Outbox(session, now)
+            ctx = Context(
+                session, self.clock, self.policies, out, conversation, person, event, decode(event.action)
+            )
+            await self._dispatch(ctx)
+            if event.action is not None:
+                await _answer_press(ctx)
+            await out.flush()
+        wake_after(session, self.wake)
+        return True
 
     async def _dispatch(self, ctx: Context) -> None:
-        event, state = ctx.event, ctx.conversation.state
+        event = ctx.event
+        assert event is not None
         if event.text and len(event.text) > MAX_TEXT:
             ctx.say(ctx.t("too_long", limit=MAX_TEXT))
             return
-        if event.action and event.action.startswith("t:"):
-            await ticket_buttons.press(ctx, event.action)
+        if event.action is not None and ctx.button is None:  # tampered, truncated, or an old format
+            ctx.notice = ctx.t("stale_button")
+            return
+        if ctx.person is None:
+            await registration.welcome(ctx)
+            return
+        if isinstance(ctx.button, TicketPress):
+            await ticket_buttons.press(ctx, ctx.button)
             return
         command, argument = _command(event.text or "")
         if command in REPORT or (command == "/start" and argument.startswith("asset_")):
-            await report_wizard.start(
-                ctx, argument.removeprefix("asset_") or None if command == "/start" else None
-            )
+            code = argument.removeprefix("asset_") if command == "/start" else ""
+            await report_wizard.start(ctx, code or None)
         elif command in CANCEL:
-            had = state != "idle"
-            ctx.reset()
+            had = ctx.conversation.dialog is not None
+            await engine.end(ctx)
             ctx.say(ctx.t("cancelled" if had else "nothing_to_cancel"))
         elif command in HELP and not join_code(event.text):
             ctx.say(ctx.t("help"))
@@ -122,17 +107,44 @@ class Router:
         elif command in MY:
             await my_tickets.show(ctx)
         elif command == "/lang":
+            me = ctx.me
             if argument:
-                ctx.person.language = EN if argument.lower().startswith("en") else ZH
+                me.language = EN if argument.lower().startswith("en") else ZH
             else:
-                ctx.person.language = EN if ctx.lang == ZH else ZH
-            ctx.session.add(ctx.person)
+                me.language = EN if ctx.lang == ZH else ZH
+            ctx.session.add(me)
             ctx.say(ctx.t("lang.set"))
-        elif state.startswith(report_wizard.PREFIX):
-            await report_wizard.handle(ctx)
-        elif state.startswith(fault_report.PREFIX):
-            await fault_report.handle(ctx)
-        elif event.action:
-            ctx.reply.notice = ctx.t("stale_button")
+        elif await engine.handle(ctx):
+            pass
+        elif event.action is not None:
+            ctx.notice = ctx.t("stale_button")
         else:
             ctx.say(ctx.t("unknown"))
+
+
+async def _answer_press(ctx: Context) -> None:
+    """Answer a pressed button as the channel can: Telegram's toast (always, so the spinner
+    stops), WeCom's pressed card turned into one line, or a line on the web chat when the
+    press brought no other message."""
+    event = ctx.event
+    assert event is not None
+    notice = ctx.notice
+    if event.card_token:
+        who = ctx.person.name if ctx.person else event.user_name
+        what = (notice or ctx.t("card.pressed", name=who)).rstrip("。.")
+        when = ctx.clock.now().astimezone(ZoneInfo(await _zone(ctx))).strftime("%H:%M")
+        ctx.out.answer(ctx.here, ctx.t("card.caption", what=what, time=when)[:64], event.card_token)
+    elif event.answer_token:
+        ctx.out.answer(ctx.here, (notice or "")[:MAX_TOAST], event.answer_token)
+    elif notice and not ctx.out.to(ctx.here):
+        ctx.out.answer(ctx.here, notice, None)
+
+
+async def _zone(ctx: Context) -> str:
+    """The time zone of what was pressed: the ticket's site, else the person's (first) site."""
+    site_id = ctx.site_id
+    if site_id is None and ctx.person is not None:
+        sites = await sites_of(ctx.session, ctx.person.id or 0)
+        site_id = min(sites) if sites else None
+    site = await ctx.session.get(Site, site_id) if site_id is not None else None
+    return site.timezone if site else DEFAULT_TIMEZONE

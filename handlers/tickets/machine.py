@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from storage.enums import Role, TicketStatus
 from storage.repositories.tickets import OPEN_STATUSES
@@ -169,3 +170,55 @@ def level_authority(actor: Actor, reporter_id: int) -> str:
     """The strongest capacity in which ``actor`` may settle a ticket's level."""
     capacities = actor.capacities(reporter_id) & LEVEL_AUTHORITY.keys()
     return max(capacities, key=LEVEL_AUTHORITY.__getitem__)
+
+
+class GuardedTicket(Protocol):
+    """What the guards read of a ticket (storage.models.Ticket has all of it)."""
+
+    status: TicketStatus
+    reporter_id: int
+    assignee_id: int | None
+    level_set_by: str
+    proposed_level: int | None
+
+
+def guard(action: Action, ticket: GuardedTicket, actor: Actor) -> None:
+    """Refuse ``action`` when a condition beyond status and role does not hold:
+
+    - an answer to a proposed level needs a proposal;
+    - settling the level (set, accept) needs a word at least as strong as the one that set it
+      (the client prevails; a risen level is the contract's, only the supervisor overrides it),
+      and the reporter sets it outright only while it is the service's provisional one;
+    - an engineer hands over only a ticket they hold (supervisors and managers dispatch any).
+    """
+    if action in (Action.ACCEPT_LEVEL, Action.REJECT_LEVEL) and ticket.proposed_level is None:
+        raise TicketRuleError("level.no_proposal", "there is no proposed level to answer")
+    if action in (Action.SET_LEVEL, Action.ACCEPT_LEVEL) and not actor.is_system:
+        capacity = level_authority(actor, ticket.reporter_id)
+        current = LEVEL_AUTHORITY.get(ticket.level_set_by, LEVEL_AUTHORITY[_SUP])
+        if LEVEL_AUTHORITY[capacity] < current:
+            raise Forbidden(
+                "level.client_prevails",
+                f"the level was set by the {ticket.level_set_by}; only the supervisor can change it now",
+            )
+        if action is Action.SET_LEVEL and capacity == REPORTER and ticket.level_set_by != SYSTEM:
+            raise Forbidden(
+                "level.reporter_settled",
+                "the reporter has settled the level; a change now comes through a proposal or the supervisor",
+            )
+    if (
+        action is Action.ASSIGN
+        and not actor.capacities(ticket.reporter_id) & {_SUP, _MGR}
+        and ticket.assignee_id != actor.person_id
+    ):
+        raise Forbidden("assign.holder", "an engineer hands over only a ticket they hold")
+
+
+def permitted(action: Action, ticket: GuardedTicket, actor: Actor) -> bool:
+    """Whether ``actor`` may take ``action`` on ``ticket`` now (``check`` and ``guard`` pass)."""
+    try:
+        check(action, TicketStatus(ticket.status), actor, ticket.reporter_id)
+        guard(action, ticket, actor)
+    except TicketRuleError:
+        return False
+    return True

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import delete, insert
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.clock import Clock as TimeSource
@@ -26,9 +28,11 @@ from handlers.tickets.machine import (
     IllegalTransition,
     TicketRuleError,
     check,
+    guard,
     level_authority,
     system_actor,
 )
+from storage.due import note_due
 from storage.enums import Clock, Role, TicketStatus
 from storage.models import Asset, Deadline, Person, Site, Subsystem, Ticket, TicketEvent, Timer
 from storage.repositories.people import roles_at
@@ -73,11 +77,17 @@ class TicketService:
         asset_id: int | None = None,
         place: str = "",
         reported_at: datetime | None = None,
+        level: int | None = None,
+        confirmed: bool = False,
+        received_at: datetime | None = None,
     ) -> Ticket:
-        """Open a ticket at the provisional level; its clocks start at ``reported_at``.
+        """Open a ticket; its clocks start at ``reported_at``.
 
         ``reported_at`` (default now) is the reporter's first message: the promised times
-        count from the report, not from the end of the dialogue.
+        count from the report, not from the end of the dialogue (``received_at``, when it
+        came in later, is kept on the timeline). With ``level`` the ticket is classified in
+        the same step: ``confirmed`` by the reporter, or provisionally by the service (the
+        classification window ran out). Either way its deadlines are set once.
         """
         actor = await self.actor(reporter_id, site_id)
         if not actor.roles:
@@ -92,6 +102,8 @@ class TicketService:
                 raise TicketRuleError("report.asset", "the asset does not belong to this site")
         if not description.strip():
             raise TicketRuleError("report.description", "the description is empty")
+        if level is not None:
+            _check_level(level)
         policy = await site_policy(self.session, self.policies, site_id)
         now = self.clock.now()
         if reported_at is not None and reported_at > now:
@@ -111,7 +123,17 @@ class TicketService:
         )
         self.session.add(ticket)
         await self.session.flush()
-        await self._record(ticket, actor, "report", None, TicketStatus.REPORTED.value, {}, policy)
+        times = {} if received_at is None else {"received_at": received_at.isoformat()}
+        self._log(ticket, actor, "report", None, TicketStatus.REPORTED.value, times)
+        if level is not None:
+            classifier = actor if confirmed else system_actor()
+            detail = {"answered_level": level, "confirmed": confirmed, "provisional_level": ticket.level}
+            ticket.level, ticket.level_confirmed = level, confirmed
+            ticket.level_set_by = level_authority(actor, reporter_id) if confirmed else SYSTEM
+            ticket.classified_at = now
+            ticket.status = TicketStatus.CLASSIFIED
+            self._log(ticket, classifier, Action.CLASSIFY.value, "reported", "classified", detail)
+        await sync_deadlines(self.session, ticket, policy, now)
         return ticket
 
     # -- status steps ---------------------------------------------------------------------
@@ -178,16 +200,16 @@ class TicketService:
 
     async def set_level(self, ticket_id: int, actor_id: int, level: int) -> Ticket:
         """The client (the reporter, or the supervisor with the last word) settles the level."""
-        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.SET_LEVEL)
         _check_level(level)
+        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.SET_LEVEL)
         old = str(ticket.level)
         self._settle_level(ticket, actor, level)
         return await self._step(ticket, actor, Action.SET_LEVEL, {}, policy, old=old, new=str(level))
 
     async def propose_level(self, ticket_id: int, actor_id: int, level: int, reason: str = "") -> Ticket:
         """An engineer suggests another level; the client accepts or rejects it."""
-        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.PROPOSE_LEVEL)
         _check_level(level)
+        ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.PROPOSE_LEVEL)
         if level == ticket.level:
             raise TicketRuleError("level.same", f"the ticket is already level {level}")
         ticket.proposed_level = level
@@ -208,8 +230,7 @@ class TicketService:
         action = Action.ACCEPT_LEVEL if accept else Action.REJECT_LEVEL
         ticket, actor, policy = await self._begin(ticket_id, actor_id, action)
         proposed = ticket.proposed_level
-        if proposed is None:
-            raise TicketRuleError("level.no_proposal", "there is no proposed level to answer")
+        assert proposed is not None  # the guard refuses an answer without a proposal
         old = str(ticket.level)
         if accept:
             self._settle_level(ticket, actor, proposed)
@@ -220,12 +241,6 @@ class TicketService:
 
     def _settle_level(self, ticket: Ticket, actor: Actor, level: int) -> None:
         capacity = level_authority(actor, ticket.reporter_id)
-        current = LEVEL_AUTHORITY.get(ticket.level_set_by, LEVEL_AUTHORITY[Role.SUPERVISOR.value])
-        if LEVEL_AUTHORITY[capacity] < current:
-            raise Forbidden(
-                "level.client_prevails",
-                f"the level was set by the {ticket.level_set_by}; only the supervisor can change it now",
-            )
         ticket.level = level
         ticket.level_confirmed = True
         ticket.level_set_by = capacity
@@ -239,6 +254,8 @@ class TicketService:
     async def assign(self, ticket_id: int, actor_id: int, engineer_id: int) -> Ticket:
         """Hand the ticket to another engineer of the site."""
         ticket, actor, policy = await self._begin(ticket_id, actor_id, Action.ASSIGN)
+        if engineer_id == ticket.assignee_id:
+            raise TicketRuleError("assign.same", "the ticket is with that engineer already")
         if Role.ENGINEER not in await roles_at(self.session, engineer_id, ticket.site_id):
             raise TicketRuleError("assign.engineer", "a ticket can only be handed to an engineer of its site")
         old = None if ticket.assignee_id is None else str(ticket.assignee_id)
@@ -307,6 +324,7 @@ class TicketService:
             raise TicketRuleError("ticket.exists", f"there is no ticket {ticket_id}")
         actor = await self.actor(actor_id, ticket.site_id)
         check(action, TicketStatus(ticket.status), actor, ticket.reporter_id)
+        guard(action, ticket, actor)
         return ticket, actor, await self.policy_of(ticket)
 
     async def _step(
@@ -337,14 +355,25 @@ class TicketService:
         detail: dict[str, Any],
         policy: Policy,
     ) -> None:
+        self._log(ticket, actor, kind, old, new, detail)
+        await sync_deadlines(self.session, ticket, policy, self.clock.now())
+
+    def _log(
+        self,
+        ticket: Ticket,
+        actor: Actor,
+        kind: str,
+        old: str | None,
+        new: str | None,
+        detail: dict[str, Any],
+    ) -> None:
         assert ticket.id is not None
-        now = self.clock.now()
         ticket.revision += 1
         self.session.add(ticket)
         self.session.add(
             TicketEvent(
                 ticket_id=ticket.id,
-                at=now,
+                at=self.clock.now(),
                 actor_id=actor.person_id,
                 kind=kind,
                 old=old,
@@ -352,7 +381,6 @@ class TicketService:
                 detail=detail,
             )
         )
-        await sync_deadlines(self.session, ticket, policy, now)
 
 
 async def site_policy(session: AsyncSession, policies: PolicyBook, site_id: int) -> Policy:
@@ -409,13 +437,22 @@ async def sync_timers(session: AsyncSession, ticket: Ticket, policy: Policy, now
             for share, at in rules.reminder_times(start, state.due_at, policy.reminders):
                 if at > now:
                     wanted.add(("reminder", state.clock, share, at))
-    have = {(t.kind, Clock(t.clock), t.fraction, t.due_at): t for t in await timers_of(session, ticket.id)}
-    for key, timer in have.items():
-        if key not in wanted and timer.fired_at is None:
-            await session.delete(timer)
-    for kind, clock, fraction, due_at in wanted - have.keys():
-        session.add(Timer(ticket_id=ticket.id, kind=kind, clock=clock, fraction=fraction, due_at=due_at))
-    await session.flush()
+    have = {
+        (t.kind, Clock(t.clock), t.fraction, t.due_at): t
+        for t in await timers_of(session, ticket.id)
+        if t.clock is not None
+    }
+    stale = [t.id for key, t in have.items() if key not in wanted and t.fired_at is None]
+    if stale:
+        await (await session.connection()).execute(delete(Timer).where(col(Timer.id).in_(stale)))
+    new = sorted(wanted - have.keys(), key=lambda w: w[3])
+    if new:
+        rows = [
+            {"ticket_id": ticket.id, "kind": kind, "clock": clock, "fraction": fraction, "due_at": due_at}
+            for kind, clock, fraction, due_at in new
+        ]
+        await (await session.connection()).execute(insert(Timer), rows)
+        note_due(session, new[0][3])
 
 
 def _check_level(level: int) -> None:

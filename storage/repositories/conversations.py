@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.enums import Channel
@@ -31,13 +30,7 @@ async def conversation_for(
     return row
 
 
-async def active_since(session: AsyncSession, prefix: str, before: datetime) -> Sequence[Conversation]:
-    """Conversations in a state starting with ``prefix`` whose wizard started before ``before``,
-    locked; rows another process holds are skipped (it is handling them)."""
-    query = (
-        select(Conversation)
-        .where(col(Conversation.state).startswith(prefix), col(Conversation.started_at) <= before)
-        .order_by(col(Conversation.started_at))
-        .with_for_update(skip_locked=True)
-    )
-    return (await session.exec(query)).all()
+async def lock_conversation(session: AsyncSession, conversation_id: int) -> Conversation | None:
+    """A conversation by id, locked for this transaction (its dialog's deadline fires)."""
+    query = select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+    return (await session.exec(query.execution_options(populate_existing=True))).first()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Ticket, Timer
+from storage.models import Conversation, Ticket, Timer
 
 
 async def timers_of(session: AsyncSession, ticket_id: int) -> Sequence[Timer]:
@@ -19,36 +19,47 @@ async def timers_of(session: AsyncSession, ticket_id: int) -> Sequence[Timer]:
 
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int = 500) -> list[Timer]:
-    """Mark up to ``limit`` due timers fired and return them, oldest first.
+    """Mark up to ``limit`` due timers of tickets, and as many of dialogs, fired and return them,
+    oldest first.
 
-    PostgreSQL: the candidate rows and their tickets are locked with FOR UPDATE SKIP LOCKED, so
-    concurrent sweepers take disjoint sets, and a timer whose ticket is being changed right now
-    waits for the next sweep (the change's commit wakes one) instead of the two transactions
-    waiting for each other's rows. SQLite: the whole UPDATE runs under BEGIN IMMEDIATE (one
-    writer at a time). Either way a row is claimed once; the caller fires it in the same
-    transaction, so a crash before commit leaves it due.
+    PostgreSQL: the candidate rows and their ticket (or conversation) are locked with FOR UPDATE
+    SKIP LOCKED, so concurrent sweepers take disjoint sets, and a timer whose ticket is being
+    changed right now waits for the next sweep (the change's commit wakes one) instead of the two
+    transactions waiting for each other's rows. SQLite: the whole UPDATE runs under BEGIN
+    IMMEDIATE (one writer at a time). Either way a row is claimed once; the caller fires it in
+    the same transaction, so a crash before commit leaves it due.
     """
-    candidates = (
+    due = (col(Timer.fired_at).is_(None), col(Timer.due_at) <= now)
+    of_tickets = (
         select(Timer.id)
         .join(Ticket, col(Ticket.id) == col(Timer.ticket_id))
-        .where(col(Timer.fired_at).is_(None), col(Timer.due_at) <= now)
+        .where(*due)
         .order_by(col(Timer.due_at), col(Timer.id))
         .limit(limit)
         .with_for_update(skip_locked=True, of=[col(Timer.id), col(Ticket.id)])
     )
+    of_dialogs = (
+        select(Timer.id)
+        .join(Conversation, col(Conversation.id) == col(Timer.conversation_id))
+        .where(*due)
+        .order_by(col(Timer.due_at), col(Timer.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=[col(Timer.id), col(Conversation.id)])
+    )
     statement = (
         update(Timer)
-        .where(col(Timer.id).in_(candidates.scalar_subquery()))
+        .where(
+            or_(
+                col(Timer.id).in_(of_tickets.scalar_subquery()),
+                col(Timer.id).in_(of_dialogs.scalar_subquery()),
+            )
+        )
         .values(fired_at=now)
-        .returning(col(Timer.id))
+        .returning(*Timer.__table__.c)  # type: ignore[attr-defined]
     )
-    ids = [row[0] for row in (await (await session.connection()).execute(statement)).all()]
-    if not ids:
-        return []
-    rows = await session.exec(
-        select(Timer).where(col(Timer.id).in_(ids)).execution_options(populate_existing=True)
-    )
-    return sorted(rows.all(), key=lambda t: (t.due_at, t.id or 0))
+    found = (await (await session.connection()).execute(statement)).all()
+    rows = [Timer(**row._mapping) for row in found]  # read only: what to fire
+    return sorted(rows, key=lambda t: (t.due_at, t.id or 0))
 
 
 async def next_due(session: AsyncSession) -> datetime | None:

@@ -62,6 +62,7 @@ class Driver(Protocol):
     async def press(self, who: Actor, label: str) -> None: ...
     async def press_action(self, who: Actor, action: str) -> None: ...
     async def seen(self, who: Actor) -> list[Seen]: ...
+    async def answer(self, who: Actor) -> str | None: ...
 
 
 def free_port() -> int:
@@ -124,6 +125,11 @@ class WebchatDriver:
         assert await self.post(body) == 202
         await self.service.idle()
 
+    async def answer(self, who: Actor) -> str | None:
+        """The web chat answers a press with a line (when nothing else came back)."""
+        seen = await self.seen(who)
+        return seen[-1].text if seen else None
+
     async def seen(self, who: Actor) -> list[Seen]:
         url = f"{self.base}/chat/api/messages?user={who.webchat_user}&after=0&wait=0"
         async with self.http.get(url) as response:
@@ -146,6 +152,7 @@ class TelegramDriver:
 
     def __init__(self, api: FakeBotApi, service: Service) -> None:
         self.api, self.service = api, service
+        self._queries: dict[str, int] = {}  # callback query id → who pressed
 
     async def meet(self, who: Actor) -> None:
         """A new Telegram account opens a chat with the bot."""
@@ -160,15 +167,22 @@ class TelegramDriver:
             for row in (message.reply_markup or {}).get("inline_keyboard", []):
                 for button in row:
                     if button["text"] == label:
-                        self.api.press(who.telegram_id, message.message_id, button["callback_data"])
+                        update = self.api.press(who.telegram_id, message.message_id, button["callback_data"])
+                        self._queries[update["callback_query"]["id"]] = who.telegram_id
                         await self._deliver()
                         return
         raise AssertionError(f"{who.key} has no button {label!r}: {await self.seen(who)}")
 
     async def press_action(self, who: Actor, action: str) -> None:
         last = self.api.messages_to(who.telegram_id)[-1]
-        self.api.press(who.telegram_id, last.message_id, action, strict=False)
+        update = self.api.press(who.telegram_id, last.message_id, action, strict=False)
+        self._queries[update["callback_query"]["id"]] = who.telegram_id
         await self._deliver()
+
+    async def answer(self, who: Actor) -> str | None:
+        """The toast Telegram showed for the person's last press (None: the spinner stays)."""
+        mine = [a for a in self.api.answered_callbacks if self._queries.get(a.query_id) == who.telegram_id]
+        return (mine[-1].text or "") if mine else None
 
     async def seen(self, who: Actor) -> list[Seen]:
         found = []
@@ -214,7 +228,7 @@ def settings_for(channel: str, port: int, api: FakeBotApi | FakeWecomApi | None)
 
 async def open_service(runtime: Runtime) -> AsyncIterator[Service]:
     """A started service (no background ticker: scenarios tick the injected clock themselves)."""
-    service = Service(runtime, tick_seconds=None)
+    service = Service(runtime, clockwork=False)
     await service.start()
     try:
         yield service

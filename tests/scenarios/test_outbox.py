@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from handlers.messages import Address, Reply
-from handlers.outgoing import enqueue_reply
-from scheduler.outbox import Limits, OutboxSender
+from handlers.messages import Address
+from handlers.outgoing import Outbox
+from scheduler.outbox import OutboxSender
+from scheduler.pacing import Limits
 from storage.engine import transaction
 from storage.enums import Channel
 from storage.models import OutboxMessage
@@ -26,11 +27,11 @@ def api(telegram: Stage) -> FakeBotApi:
 async def queue(stage: Stage, who: str, *texts: str) -> None:
     """Messages to one person, queued as the handlers queue them."""
     actor = stage[who]
-    reply = Reply()
-    for message in texts:
-        reply.say(Address(Channel.TELEGRAM, str(actor.telegram_id)), message, (), actor.person_id)
     async with transaction(stage.service.runtime.sessions) as session:
-        await enqueue_reply(session, reply, stage.clock.now())
+        out = Outbox(session, stage.clock.now())
+        for message in texts:
+            out.say(Address(Channel.TELEGRAM, str(actor.telegram_id)), message, (), actor.person_id)
+        await out.flush()
 
 
 async def rows(stage: Stage) -> list[OutboxMessage]:

@@ -53,7 +53,7 @@ class Bench:
 async def start_bench(db: Database, clock: ManualClock, settings: Settings) -> Service:
     """A started service (no ticker) on the test's database."""
     runtime = Runtime(settings, db.engine, db.factory, PolicyBook(load_policy()), clock)
-    service = Service(runtime, tick_seconds=None)
+    service = Service(runtime, clockwork=False)
     await service.start()
     return service
 
@@ -115,7 +115,7 @@ async def test_a_button_press_is_answered(bench: Bench) -> None:
     await bench.api.deliver()
     await bench.service.idle()
     menu = bench.api.messages_to(r1)[-1]
-    bench.api.press(r1, menu.message_id, "w:sub:4")
+    bench.api.press(r1, menu.message_id, "rb:4")
     await bench.api.deliver()
     await bench.service.idle()
     assert len(bench.api.answered_callbacks) == 1
@@ -175,8 +175,8 @@ async def test_photos_and_voice_notes_are_kept_with_the_ticket(bench: Bench) -> 
     assert bench.api.messages_to(r1)[-1].text == "已收到附件，请再用文字描述一下故障。"
     await say(voice_file_id="voice-note")
     await say(text="蓝屏了")
-    await tap("w:y")
-    await tap("w:ok")
+    await tap("yn:1")
+    await tap("ok:1")
     async with transaction(bench.service.runtime.sessions) as session:
         files = (await session.exec(select(Attachment).order_by(col(Attachment.id)))).all()
     assert [(f.kind, f.location, f.ticket_id) for f in files] == [

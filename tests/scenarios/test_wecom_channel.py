@@ -13,9 +13,10 @@ import pytest
 from sqlmodel import func, select
 
 from bot.wecom.client import WecomError
-from handlers.messages import Address, Reply
-from handlers.outgoing import enqueue_reply
-from scheduler.outbox import Limits, OutboxSender
+from handlers.messages import Address
+from handlers.outgoing import Outbox
+from scheduler.outbox import OutboxSender
+from scheduler.pacing import Limits
 from storage.engine import transaction
 from storage.enums import Channel
 from storage.models import InboxUpdate, OutboxMessage, Ticket
@@ -136,10 +137,10 @@ async def test_an_expired_token_during_a_burst_is_fetched_again_once(
 
 async def test_a_long_text_is_split_within_2048_bytes(wecom_stage: Stage, driver: WecomDriver) -> None:
     lines = [f"第{n}行：机房巡检记录，温度湿度正常，UPS 电池组电压正常。" for n in range(80)]
-    reply = Reply()
-    reply.say(Address(Channel.WECOM, "s1"), "\n".join(lines), (), wecom_stage["s1"].person_id)
     async with transaction(wecom_stage.service.runtime.sessions) as session:
-        await enqueue_reply(session, reply, wecom_stage.clock.now())
+        out = Outbox(session, wecom_stage.clock.now())
+        out.say(Address(Channel.WECOM, "s1"), "\n".join(lines), (), wecom_stage["s1"].person_id)
+        await out.flush()
     await wecom_stage.service.outbox.flush()
     parts = texts(driver, "s1")
     assert len(parts) > 1 and all(len(part.encode()) <= 2048 for part in parts)
@@ -148,11 +149,11 @@ async def test_a_long_text_is_split_within_2048_bytes(wecom_stage: Stage, driver
 
 async def queue_pings(stage: Stage, who: str, count: int) -> list[str]:
     pings = [f"⚠️ 工单 #{n} 响应已超时" for n in range(count)]
-    reply = Reply()
-    for ping in pings:
-        reply.say(Address(Channel.WECOM, who), ping, (), stage[who].person_id)
     async with transaction(stage.service.runtime.sessions) as session:
-        await enqueue_reply(session, reply, stage.clock.now())
+        out = Outbox(session, stage.clock.now())
+        for ping in pings:
+            out.say(Address(Channel.WECOM, who), ping, (), stage[who].person_id)
+        await out.flush()
     return pings
 
 

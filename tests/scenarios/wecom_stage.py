@@ -57,6 +57,11 @@ class WecomDriver:
     async def press_action(self, who: Actor, action: str) -> None:
         await self._press(who, self.api.messages_to(who.webchat_user)[-1], action, strict=False)
 
+    async def answer(self, who: Actor) -> str | None:
+        """WeCom answers a press by turning the pressed card into one line: its caption."""
+        captions = [d.replaced for d in self.api.messages_to(who.webchat_user) if d.replaced is not None]
+        return captions[-1] if captions else None
+
     async def seen(self, who: Actor) -> list[Seen]:
         """One Seen per message dutydesk sent: the cards of one message (six buttons each,
         task ids dd-GROUP-1, dd-GROUP-2, ...) are read as the one message they carry."""

@@ -17,7 +17,7 @@ from tests.scheduler.conftest import Inboxes
 
 @pytest.fixture
 async def cron(desk: Desk, inboxes: Inboxes) -> CronJobs:
-    return CronJobs(desk.db.factory, desk.policies, desk.clock, inboxes.deliver)
+    return CronJobs(desk.db.factory, desk.policies, desk.clock)
 
 
 async def test_the_daily_overview_reaches_the_supervisor_once(
@@ -27,7 +27,7 @@ async def test_the_daily_overview_reaches_the_supervisor_once(
     await desk.report(level=1)
     site = w.site.id or 0
     assert await cron.run("overview", site)
-    got = inboxes.take()
+    got = await inboxes.take()
     assert set(got) == {w.supervisor}
     (overview,) = got[w.supervisor]
     assert overview.startswith(
@@ -36,12 +36,12 @@ async def test_the_daily_overview_reaches_the_supervisor_once(
     # 12-05 and 12-06 are a weekend with nobody named on duty: flagged before they happen.
     assert overview.endswith("未安排值班的节假日：12-05, 12-06")
     assert not await cron.run("overview", site)  # a second process the same day sends nothing
-    assert inboxes.take() == {}
+    assert (await inboxes.take()) == {}
     desk.clock.advance(timedelta(days=1))
-    await Sweeper(desk.db.factory, desk.policies, desk.clock, inboxes.deliver).sweep()  # the misses are seen
-    inboxes.take()
+    await Sweeper(desk.db.factory, desk.policies, desk.clock).sweep()  # the misses are seen
+    await inboxes.take()
     assert await cron.run("overview", site)
-    assert "昨日超时：3" in inboxes.take()[w.supervisor][0]  # response, restore, resolve of 12-01
+    assert "昨日超时：3" in (await inboxes.take())[w.supervisor][0]  # response, restore, resolve of 12-01
 
 
 async def test_the_weekly_inspection_reminder_goes_to_the_engineers(
@@ -51,6 +51,6 @@ async def test_the_weekly_inspection_reminder_goes_to_the_engineers(
     async with transaction(desk.db.factory) as session:
         await link_identity(session, w.outsider, Channel.WEBCHAT, f"p{w.outsider}")
     assert await cron.run("inspection", w.site.id or 0)
-    got = inboxes.take()
+    got = await inboxes.take()
     assert set(got) == {w.engineer, w.backup_engineer}
     assert got[w.engineer] == ["📋 本周巡检提醒：请完成各子系统巡检，并填写《信息化系统设备巡检报告》。"]

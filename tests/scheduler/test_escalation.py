@@ -22,7 +22,7 @@ M, H = timedelta(minutes=1), timedelta(hours=1)
 
 @pytest.fixture
 def sweeper(desk: Desk, inboxes: Inboxes) -> Sweeper:
-    return Sweeper(desk.db.factory, desk.policies, desk.clock, inboxes.deliver)
+    return Sweeper(desk.db.factory, desk.policies, desk.clock)
 
 
 async def at(desk: Desk, sweeper: Sweeper, offset: timedelta) -> int:
@@ -48,24 +48,24 @@ async def test_an_unacknowledged_level_one_fault_is_escalated_at_the_policy_time
     t = await desk.report(level=1)
     assert await at(desk, sweeper, 4 * M + 59 * timedelta(seconds=1)) == 0
     await at(desk, sweeper, 5 * M)
-    got = inboxes.take()
+    got = await inboxes.take()
     assert set(got) == {w.engineer}  # nobody took it: the engineer on call (on site, working hours)
     assert got[w.engineer] == ["⏰ 工单 #1（一级）响应还剩5分钟，截止 12-01 09:10"]
     await at(desk, sweeper, 8 * M)
-    assert inboxes.take()[w.engineer] == ["⏰ 工单 #1（一级）响应还剩2分钟，截止 12-01 09:10"]
+    assert (await inboxes.take())[w.engineer] == ["⏰ 工单 #1（一级）响应还剩2分钟，截止 12-01 09:10"]
     await at(desk, sweeper, 10 * M)
-    got = inboxes.take()
+    got = await inboxes.take()
     assert set(got) == {w.backup_engineer, w.supervisor}  # the backup and the supervisor, no manager
     assert got[w.supervisor] == ["⚠️ 工单 #1（一级）响应已超时，截止时间 12-01 09:10"]
     await at(desk, sweeper, 2 * H)  # restore at 50 %
-    assert inboxes.take() == {w.engineer: ["⏰ 工单 #1（一级）恢复还剩2小时，截止 12-01 13:00"]}
+    assert (await inboxes.take()) == {w.engineer: ["⏰ 工单 #1（一级）恢复还剩2小时，截止 12-01 13:00"]}
     await at(desk, sweeper, 4 * H)  # the 80 % reminder (3 h 12 m) was not swept in time: the breach speaks
-    got = inboxes.take()
+    got = await inboxes.take()
     assert got[w.supervisor][-1] == got[w.manager][-1] == "⚠️ 工单 #1（一级）恢复已超时，截止时间 12-01 13:00"
     await at(desk, sweeper, 6 * H)  # resolve at 50 %
-    assert inboxes.take()[w.engineer] == ["⏰ 工单 #1（一级）解决还剩6小时，截止 12-01 21:00"]
+    assert (await inboxes.take())[w.engineer] == ["⏰ 工单 #1（一级）解决还剩6小时，截止 12-01 21:00"]
     await at(desk, sweeper, 12 * H)
-    got = inboxes.take()
+    got = await inboxes.take()
     assert "⚠️ 工单 #1（一级）解决已超时，截止时间 12-01 21:00" in got[w.manager]
     assert "‼️ 一级工单 #1 未按时解决，请外包单位主管介入" in got[w.manager]
     ticket = await desk.ticket(t)
@@ -83,9 +83,9 @@ async def test_acknowledging_stops_the_response_reminders(
     desk.clock.advance(3 * M)
     await desk.run(lambda s: s.acknowledge(t, w.engineer))
     await at(desk, sweeper, 11 * M)
-    assert inboxes.take() == {}
+    assert (await inboxes.take()) == {}
     await at(desk, sweeper, 2 * H)  # restore at 50 %: only the engineer who took it
-    assert inboxes.take() == {w.engineer: ["⏰ 工单 #1（一级）恢复还剩2小时，截止 12-01 13:00"]}
+    assert (await inboxes.take()) == {w.engineer: ["⏰ 工单 #1（一级）恢复还剩2小时，截止 12-01 13:00"]}
     async with transaction(desk.db.factory) as session:
         pending = (await session.exec(select(Timer).where(col(Timer.fired_at).is_(None)))).all()
     assert {(p.kind, p.clock) for p in pending} == {
@@ -105,7 +105,7 @@ async def test_the_rise_chain_three_two_one_restarts_the_clocks(
     desk.clock.advance(H)
     await desk.run(lambda s: s.arrive(t, w.engineer))  # level 3 resolves 48 h from arrival
     await at(desk, sweeper, 49 * H)
-    got = inboxes.take()
+    got = await inboxes.take()
     ticket = await desk.ticket(t)
     assert (ticket.level, ticket.clocks_started_at) == (2, desk.clock.now())
     for person in (w.reporter, w.engineer, w.supervisor):
@@ -113,13 +113,13 @@ async def test_the_rise_chain_three_two_one_restarts_the_clocks(
     assert w.manager not in got
     # Level 2 clocks run from the rise: restore 8 h, resolve 24 h.
     await at(desk, sweeper, 49 * H + 8 * H)
-    assert "⚠️ 工单 #1（二级）恢复已超时，截止时间 12-03 18:00" in inboxes.take()[w.supervisor]
+    assert "⚠️ 工单 #1（二级）恢复已超时，截止时间 12-03 18:00" in (await inboxes.take())[w.supervisor]
     await at(desk, sweeper, 49 * H + 24 * H)
-    got = inboxes.take()
+    got = await inboxes.take()
     assert (await desk.ticket(t)).level == 1
     assert any(m.startswith("⬆️ 工单 #1 未按时解决，已由二级升为一级") for m in got[w.manager])
     await at(desk, sweeper, 49 * H + 24 * H + 12 * H)
-    assert "‼️ 一级工单 #1 未按时解决，请外包单位主管介入" in inboxes.take()[w.manager]
+    assert "‼️ 一级工单 #1 未按时解决，请外包单位主管介入" in (await inboxes.take())[w.manager]
     assert [(e.get("restarts_clocks"), e.get("flag_manager")) for e in await events(desk, t, "rise")] == [
         (True, False),
         (True, False),
@@ -130,7 +130,7 @@ async def test_the_rise_chain_three_two_one_restarts_the_clocks(
 async def test_after_a_restart_every_overdue_timer_fires_once(desk: Desk, inboxes: Inboxes) -> None:
     t = await desk.report(level=1)
     desk.clock.advance(13 * H)  # the service was down all along
-    fresh = Sweeper(desk.db.factory, desk.policies, desk.clock, inboxes.deliver)
+    fresh = Sweeper(desk.db.factory, desk.policies, desk.clock)
     assert await fresh.sweep() == 9
     assert await fresh.sweep() == 0
     assert len(await events(desk, t, "breach")) == 3
@@ -186,4 +186,4 @@ async def test_a_sweep_passes_over_a_ticket_being_changed_and_fires_it_next_time
     finally:
         await other.dispose()
     assert len(await events(desk, t, "breach")) == 1
-    assert set(inboxes.take()) == {desk.world.backup_engineer, desk.world.supervisor}
+    assert set(await inboxes.take()) == {desk.world.backup_engineer, desk.world.supervisor}

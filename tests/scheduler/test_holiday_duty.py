@@ -32,12 +32,12 @@ async def test_a_holiday_report_goes_to_the_duty_engineer_and_a_miss_to_the_back
         )
     desk.clock.set(HOLIDAY_10AM)
     await desk.report(level=1)
-    sweeper = Sweeper(desk.db.factory, desk.policies, desk.clock, inboxes.deliver)
+    sweeper = Sweeper(desk.db.factory, desk.policies, desk.clock)
     desk.clock.advance(timedelta(minutes=5))
     await sweeper.sweep()
-    assert set(inboxes.take()) == {w.backup_engineer}  # the duty engineer is reminded
+    assert set(await inboxes.take()) == {w.backup_engineer}  # the duty engineer is reminded
     desk.clock.advance(timedelta(minutes=5))
     await sweeper.sweep()
-    got = inboxes.take()
+    got = await inboxes.take()
     assert set(got) == {w.engineer, w.supervisor}  # the missed response: the named backup and the supervisor
     assert got[w.engineer] == ["⚠️ 工单 #1（一级）响应已超时，截止时间 10-01 10:10"]

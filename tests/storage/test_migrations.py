@@ -31,6 +31,7 @@ TABLES = {
     "webchat_message",
     "timer",
     "outbox_message",
+    "ticket_card",
     "cron_run",
     "duty_shift",
     "alembic_version",
