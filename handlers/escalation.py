@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.clock import Clock
 from handlers.conversation.cards import level_label, local_time, span
 from handlers.conversation.notify import Notifier
+from handlers.conversation.ticket_context import Member, TicketContext
 from handlers.outgoing import Outbox
 from handlers.sla import rules
 from handlers.sla.policy import PolicyBook
@@ -28,9 +29,8 @@ from handlers.texts import text
 from handlers.tickets.service import TicketService
 from storage.enums import Clock as SlaClock
 from storage.enums import Role
-from storage.models import Person, Site, Ticket, Timer
-from storage.repositories.people import members
-from storage.repositories.tickets import OPEN_STATUSES, get_ticket
+from storage.models import Ticket, Timer
+from storage.repositories.tickets import OPEN_STATUSES
 
 
 async def fire(
@@ -40,29 +40,27 @@ async def fire(
     transaction; its messages go to ``out``."""
     if ticket.status not in OPEN_STATUSES or timer.clock is None:
         return
-    service = TicketService(session, policies, clock)
-    policy = await service.policy_of(ticket)
+    notifier = Notifier(session, policies, clock, out)
+    ctx = await notifier.context(ticket)
     which = SlaClock(timer.clock)
-    state = next((s for s in rules.evaluate(ticket, policy, clock.now()) if s.clock is which), None)
+    state = next((s for s in rules.evaluate(ticket, ctx.policy, clock.now()) if s.clock is which), None)
     if state is None or state.met_at is not None or state.due_at is None:
         return
-    notifier = Notifier(session, policies, clock, out)
-    site = await session.get(Site, ticket.site_id)
-    assert site is not None and ticket.id is not None
-    due = local_time(site, state.due_at)
+    service = TicketService(session, policies, clock)
+    due = local_time(ctx.site, state.due_at)
     if timer.kind == "reminder":
         if clock.now() >= state.due_at:  # late (the service was down): the breach speaks instead
             return
-        await service.log(ticket.id, "reminder", {"clock": which.value, "fraction": timer.fraction})
+        await service.log(ticket, "reminder", {"clock": which.value, "fraction": timer.fraction}, ctx.policy)
         left = state.due_at - clock.now()
-        await _tell(
-            notifier, await _engineers(notifier, ticket), _message(ticket, "remind", which, due, left)
-        )
+        await _tell(notifier, _engineers(ctx), _message(ticket, "remind", which, due, left))
         return
-    await service.log(ticket.id, "breach", {"clock": which.value, "due_at": state.due_at.isoformat()})
-    await _tell(notifier, await _escalation(notifier, ticket, which), _message(ticket, "breach", which, due))
+    await service.log(
+        ticket, "breach", {"clock": which.value, "due_at": state.due_at.isoformat()}, ctx.policy
+    )
+    await _tell(notifier, _escalation(ctx, which), _message(ticket, "breach", which, due))
     if which is SlaClock.RESOLVE:
-        await _rise(session, service, notifier, ticket.id)
+        await _rise(service, notifier, ticket)
 
 
 def _message(
@@ -82,53 +80,48 @@ def _message(
     return render
 
 
-async def _tell(notifier: Notifier, people: list[Person], message: Callable[[str], str]) -> None:
-    for person in people:
-        await notifier.send_text(person.id or 0, message)
+async def _tell(notifier: Notifier, people: list[Member], message: Callable[[str], str]) -> None:
+    for member in people:
+        await notifier.send_text(member, message)
 
 
-async def _engineers(notifier: Notifier, ticket: Ticket) -> list[Person]:
+def _engineers(ctx: TicketContext) -> list[Member]:
     """The ticket's engineer, or the engineers on call while nobody has taken it."""
-    if ticket.assignee_id is not None and (
-        assignee := await notifier.session.get(Person, ticket.assignee_id)
-    ):
-        return [assignee]
-    return await notifier.on_call(ticket)
+    assignee = ctx.member(ctx.ticket.assignee_id)
+    return [assignee] if assignee is not None else ctx.on_call()
 
 
-async def _escalation(notifier: Notifier, ticket: Ticket, which: SlaClock) -> list[Person]:
+def _escalation(ctx: TicketContext, which: SlaClock) -> list[Member]:
     """Who hears that a clock was missed."""
-    session = notifier.session
-    supervisors = list(await members(session, ticket.site_id, Role.SUPERVISOR))
+    supervisors = ctx.with_role(Role.SUPERVISOR)
     if which is SlaClock.RESPONSE:
-        return _unique(await notifier.backups(ticket) + supervisors)
-    managers = list(await members(session, ticket.site_id, Role.MANAGER)) if ticket.level == 1 else []
+        return _unique(ctx.backups() + supervisors)
+    managers = ctx.with_role(Role.MANAGER) if ctx.ticket.level == 1 else []
     return _unique(supervisors + managers)
 
 
-async def _rise(session: AsyncSession, service: TicketService, notifier: Notifier, ticket_id: int) -> None:
-    risen = await service.apply_rise(ticket_id)
-    ticket = await get_ticket(session, ticket_id)
-    if risen is None or ticket is None:
+async def _rise(service: TicketService, notifier: Notifier, ticket: Ticket) -> None:
+    assert ticket.id is not None
+    risen = await service.apply_rise(ticket.id)
+    if risen is None:
         return
-    people = await notifier.holders(ticket, offered=True)
-    if risen.new_level == 1:
-        people = _unique(people + list(await members(session, ticket.site_id, Role.MANAGER)))
+    ctx = await notifier.context(ticket)
     if risen.restarts_clocks:
 
         def headline(lang: str) -> str:
             old, new = level_label(lang, risen.old_level), level_label(lang, risen.new_level)
-            return text(lang, "rise", id=ticket_id, old=old, new=new)
+            return text(lang, "rise", id=ticket.id, old=old, new=new)
 
-        for person in people:
-            await notifier.send_card(person, ticket, headline)
+        managers = tuple(m.id for m in ctx.with_role(Role.MANAGER)) if risen.new_level == 1 else ()
+        await notifier.tell(ticket, headline, offered=True, also=managers)
     if risen.flag_manager:
-        managers = list(await members(session, ticket.site_id, Role.MANAGER))
-        await _tell(notifier, managers, lambda lang: text(lang, "manager_flag", id=ticket_id))
+        await _tell(
+            notifier, ctx.with_role(Role.MANAGER), lambda lang: text(lang, "manager_flag", id=ticket.id)
+        )
 
 
-def _unique(people: list[Person]) -> list[Person]:
-    seen: dict[int, Person] = {}
-    for person in people:
-        seen.setdefault(person.id or 0, person)
+def _unique(people: list[Member]) -> list[Member]:
+    seen: dict[int, Member] = {}
+    for member in people:
+        seen.setdefault(member.id, member)
     return list(seen.values())

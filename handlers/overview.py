@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.clock import Clock
-from handlers.conversation.notify import Notifier
+from handlers.conversation.notify import send_text_to
 from handlers.outgoing import Outbox
 from handlers.roster.calendar import WorkCalendar
 from handlers.roster.roster import uncovered
@@ -56,7 +56,6 @@ async def daily_overview(
     )
     breached = len((await session.exec(breached_query)).all())
     gaps = await uncovered(session, site_id, today, today + timedelta(days=LOOK_AHEAD_DAYS), WorkCalendar())
-    notifier = Notifier(session, policies, clock, out)
     for supervisor in await members(session, site_id, Role.SUPERVISOR):
 
         def render(lang: str) -> str:
@@ -73,13 +72,12 @@ async def daily_overview(
                 uncovered=days,
             )
 
-        await notifier.send_text(supervisor.id or 0, render)
+        await send_text_to(session, out, supervisor.id or 0, render)
 
 
 async def inspection_reminder(
     session: AsyncSession, policies: PolicyBook, clock: Clock, out: Outbox, site_id: int
 ) -> None:
     """Remind the site's engineers of the weekly inspection."""
-    notifier = Notifier(session, policies, clock, out)
     for engineer in await members(session, site_id, Role.ENGINEER):
-        await notifier.send_text(engineer.id or 0, lambda lang: text(lang, "inspection"))
+        await send_text_to(session, out, engineer.id or 0, lambda lang: text(lang, "inspection"))

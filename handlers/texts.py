@@ -257,6 +257,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "my.left": {ZH: "{clock}剩余{span}", EN: "{clock} in {span}"},
     "my.overdue": {ZH: "{clock}已超时{span}", EN: "{clock} overdue by {span}"},
     "my.no_clock": {ZH: "无进行中的时限", EN: "no running deadline"},
+    "my.waits.ack": {ZH: "待您接单", EN: "waiting for you to take it"},
+    "my.waits.level": {ZH: "待您确认级别", EN: "waiting for your word on the level"},
+    "my.waits.close": {ZH: "待您确认关闭", EN: "waiting for you to close it"},
 }
 
 

@@ -24,16 +24,16 @@ from datetime import timedelta
 
 from handlers.clock import Clock
 from handlers.messages import Address, Outbound
-from handlers.outgoing import Outbox
+from handlers.outgoing import Outbox, buttons_of
 from handlers.texts import text
-from scheduler.digest import Unit, pack, single
+from scheduler.digest import SEPARATOR, Unit, pack, single
 from scheduler.pacing import Limits, Pace
 from storage.due import Became, Wake, wake_nobody
 from storage.engine import SessionFactory, transaction
 from storage.enums import Channel, Role
 from storage.errors import is_transient
 from storage.models import OutboxMessage, Person
-from storage.repositories import outbox
+from storage.repositories import cards, outbox
 from storage.repositories.people import identities_of, members, sites_of
 
 log = logging.getLogger("dutydesk.outbox")
@@ -44,15 +44,19 @@ SHORT_WAIT = 5.0  # seconds a chat's worker may sleep for its limit instead of d
 LEASE = timedelta(seconds=15)
 MAX_HELD = 2000  # rows in memory at once; the rest stay in the table until there is room
 #: Rows that carry no message of their own (no budget, never merged, sent first).
-UNPACED = frozenset({"answer"})
+UNPACED = frozenset({"answer", "edit"})
+#: How long a card's one-time token stays usable (WeCom: 72 hours), with a margin.
+TOKEN_LIFE = timedelta(hours=71)
 
 
 @dataclass(frozen=True)
 class Delivered:
-    """What a send took: how many platform messages, and the handle of the (last) one."""
+    """What a send took: how many platform messages, the handle of the message that carries
+    the buttons, and a one-time right to change it later (WeCom's response code)."""
 
     messages: int = 1
     handle: str | None = None
+    token: str | None = None
 
 
 #: Delivers one message (None: one platform message, no handle).
@@ -183,9 +187,12 @@ class OutboxSender:
             await self._fail(pack(group, Limits()), "channel not configured", report=False)
             return
         send, pace = self._channels[channel]
-        for unit in (single(row) for row in group if row.kind in UNPACED):
-            await self._send(send, unit)
+        for row in group:
+            if row.kind == "answer":
+                await self._send(send, single(row))
+        await self._edit(send, pace, [row for row in group if row.kind == "edit"])
         group = [row for row in group if row.kind not in UNPACED]
+        await self._current_cards(group)
         loop = asyncio.get_running_loop()
         limits = pace.limits
         merge = len(group) > limits.digest_after or (pace.chat_wait(chat, loop.time()) > 0 and len(group) > 1)
@@ -195,28 +202,92 @@ class OutboxSender:
                 await self._defer(unit, wait)
                 continue
             await asyncio.sleep(wait)  # pacing is in real time: it is about the platform's clock
-            stamp = await pace.slot()
-            used = await self._send(send, unit)
-            pace.done(stamp, chat, used)
+            await self._send(send, unit, paced=(pace, chat))
 
-    async def _send(self, send: Send, unit: Unit) -> int:
-        """Send one unit and settle its rows; how many platform messages it took (for pacing)."""
-        try:
-            delivered = await send(unit.outbound())
-        except RetryLater as later:
-            await self._retry(unit, max(later.after, 0.1), str(later))
-        except Refused as refused:
-            await self._fail([unit], str(refused), report=unit.first.kind == "text")
-        except Exception as error:
-            log.exception("outbox: unexpected error sending rows %s", unit.ids)
-            await self._retry(unit, self._backoff(unit), repr(error))
-        else:
-            await self._settle(
-                unit.ids, sent_at=self.clock.now(), claimed_until=None, attempts=unit.attempts + 1
+    async def _current_cards(self, group: list[OutboxMessage]) -> None:
+        """A card goes out as it is now, not as it was when it was queued."""
+        ids = [row.card_id for row in group if row.card_id is not None]
+        if not ids:
+            return
+        async with transaction(self.sessions) as session:
+            now = await cards.cards(session, ids)
+        for row in group:
+            if row.card_id in now:
+                row.text, row.buttons = now[row.card_id].text, now[row.card_id].buttons
+
+    async def _edit(self, send: Send, pace: Pace, rows: list[OutboxMessage]) -> None:
+        """Bring sent cards up to date: each message once, with every card it carries as it is now."""
+        latest = {row.card_id: row for row in rows}  # several changes of one card: one edit
+        extra = [row for row in rows if latest.get(row.card_id) is not row]
+        if extra:
+            await self._settle([row.id or 0 for row in extra], sent_at=self.clock.now(), claimed_until=None)
+        async with transaction(self.sessions) as session:
+            found = await cards.cards(session, [i for i in latest if i is not None])
+        done: set[str] = set()
+        for card_id, row in latest.items():
+            card = found.get(card_id or 0)
+            if (
+                card is None or card.handle is None or card.handle in done
+            ):  # not sent yet: it goes out current
+                await self._settle([row.id or 0], sent_at=self.clock.now(), claimed_until=None)
+                continue
+            done.add(card.handle)
+            async with transaction(self.sessions) as session:
+                carried = await cards.sharing(session, card.channel, card.chat_id, card.handle)
+            fresh = card.token_at is not None and self.clock.now() - card.token_at < TOKEN_LIFE
+            edit = Outbound(
+                Address(card.channel, card.chat_id),
+                SEPARATOR.join(c.text for c in carried),
+                tuple(line for c in carried for line in buttons_of(c.buttons)),
+                row.person_id,
+                "edit",
+                handle=card.handle,
+                token=card.token if fresh else None,
             )
-            self.settled += len(unit.rows)
-            return 1 if delivered is None else delivered.messages
-        return 1
+            await self._send(send, single(row), edit, [c.id for c in carried], paced=(pace, card.chat_id))
+
+    async def _send(
+        self,
+        send: Send,
+        unit: Unit,
+        message: Outbound | None = None,
+        carried: list[int] | None = None,
+        *,
+        paced: tuple[Pace, str] | None = None,
+    ) -> None:
+        """Send one unit and settle its rows. The cards it carries (for an edit: those of the
+        edited message) learn the sent message's handle. ``paced``: the send takes a place in
+        the channel's rate, counted from the platform's answer (before the settling commit)."""
+        stamp = await paced[0].slot() if paced is not None else None
+        try:
+            delivered = await send(message or unit.outbound())
+        except Exception as error:
+            if paced is not None and stamp is not None:
+                paced[0].done(stamp, paced[1])  # a refused or failed call counts all the same
+            await self._not_sent(unit, error)
+            return
+        if paced is not None and stamp is not None:
+            paced[0].done(stamp, paced[1], 1 if delivered is None else max(delivered.messages, 1))
+        now = self.clock.now()
+        ids = carried if carried is not None else [r.card_id for r in unit.rows if r.card_id is not None]
+        async with transaction(self.sessions) as session:
+            await outbox.settle(
+                session, unit.ids, sent_at=now, claimed_until=None, attempts=unit.attempts + 1
+            )
+            if ids and delivered is not None and delivered.handle is not None:
+                token_at = now if delivered.token else None
+                await cards.set_handle(session, ids, delivered.handle, delivered.token, token_at)
+        self.settled += len(unit.rows)
+
+    async def _not_sent(self, unit: Unit, error: Exception) -> None:
+        """A send that did not go out: later, never, or (unexpected) later with a log line."""
+        if isinstance(error, RetryLater):
+            await self._retry(unit, max(error.after, 0.1), str(error))
+        elif isinstance(error, Refused):
+            await self._fail([unit], str(error), report=unit.first.kind == "text")
+        else:
+            log.error("outbox: unexpected error sending rows %s", unit.ids, exc_info=error)
+            await self._retry(unit, self._backoff(unit), repr(error))
 
     # -- settling -------------------------------------------------------------------------------
 

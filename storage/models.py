@@ -345,6 +345,12 @@ class OutboxMessage(SQLModel, table=True):
             postgresql_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
             sqlite_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
         ),
+        sa.Index(
+            "ix_outbox_message_leased",
+            "claimed_until",
+            postgresql_where=sa.text("sent_at IS NULL AND failed_at IS NULL AND claimed_until IS NOT NULL"),
+            sqlite_where=sa.text("sent_at IS NULL AND failed_at IS NULL AND claimed_until IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

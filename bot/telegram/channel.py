@@ -181,11 +181,16 @@ class TelegramChannel:
     # -- sending --------------------------------------------------------------------------------
 
     async def send(self, message: Outbound) -> Delivered:
-        """One outbox message: a toast for a press, else a message (in pieces if it must)."""
+        """One outbox message: a toast for a press, a card changed in place, or a message (in
+        pieces if it must)."""
         try:
             if message.kind == "answer":
                 await self.bot.answer_callback_query(message.token or "", text=message.text or None)
                 return Delivered(0)
+            if message.kind == "edit" and message.handle is not None:
+                edited = await self._edit(message, message.handle)
+                if edited is not None:
+                    return edited
             sent = None
             parts = pieces(message.text, message.buttons)
             for text, buttons in parts:
@@ -203,6 +208,25 @@ class TelegramChannel:
             raise Refused(error.message) from error
         except (TimedOut, NetworkError) as error:
             raise RetryLater(5.0, str(error)) from error
+
+    async def _edit(self, message: Outbound, handle: str) -> Delivered | None:
+        """Change a sent message in place; None when it cannot be (gone, too old): send anew."""
+        text = pieces(message.text, ())[0][0]
+        try:
+            await self.bot.edit_message_text(
+                chat_id=int(message.to.chat_id),
+                message_id=int(handle),
+                text=text,
+                reply_markup=keyboard(message.buttons),
+            )
+        except BadRequest as error:
+            reason = error.message.lower()
+            if "not modified" in reason:
+                return Delivered(0, handle)
+            if "not found" in reason or "can't be edited" in reason:
+                return None
+            raise
+        return Delivered(0, handle)
 
 
 def _answer(status: int, error: str) -> web.Response:

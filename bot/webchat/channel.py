@@ -153,6 +153,7 @@ class WebChat:
         text, action = payload.get("text"), payload.get("action")
         if not USER.fullmatch(user) or not isinstance(text or action, str):
             return None
+        line = payload.get("line")
         return Inbound(
             Channel.WEBCHAT,
             user,
@@ -160,25 +161,36 @@ class WebChat:
             received_at,
             text=text if isinstance(text, str) else None,
             action=action if isinstance(action, str) else None,
+            message_ref=str(line) if type(line) is int else None,
             received_at=received_at,
         )
 
     async def send(self, message: Outbound) -> Delivered:
-        """The sender: a bot message (or the answer to a press) becomes a line of the person's chat."""
+        """The sender: a bot message (or the answer to a press) becomes a line of the person's
+        chat; a card changed in place replaces its bubble."""
         buttons = [[{"label": b.label, "action": b.action} for b in row] for row in message.buttons]
-        line = await self._store(message.to.chat_id, message.text, buttons)
-        return Delivered(1, str(line))
+        handle = message.handle or ""
+        replaces = int(handle) if message.kind == "edit" and handle.isdigit() else None
+        line = await self._store(message.to.chat_id, message.text, buttons, replaces)
+        return Delivered(0 if replaces else 1, str(replaces or line))
 
-    async def _store(self, user: str, message: str, buttons: list[list[dict[str, str]]]) -> int:
+    async def _store(
+        self, user: str, message: str, buttons: list[list[dict[str, str]]], replaces: int | None = None
+    ) -> int:
         async with transaction(self.runtime.sessions) as session:
+            now = self.runtime.clock.now()
             line = WebchatMessage(
                 user_id=user,
                 direction="out",
                 text=message,
                 buttons=buttons,
-                created_at=self.runtime.clock.now(),
+                replaces_id=replaces,
+                created_at=now,
             )
             session.add(line)
+            if replaces is not None and (original := await session.get(WebchatMessage, replaces)) is not None:
+                original.text, original.buttons = message, buttons  # a page opened later shows it current
+                session.add(original)
             await session.flush()
         await self._wake()
         return line.id or 0
@@ -199,6 +211,7 @@ class WebChat:
                 "direction": row.direction,
                 "text": row.text,
                 "buttons": row.buttons,
+                "replaces": row.replaces_id,
                 "at": row.created_at.astimezone(zone).isoformat(timespec="seconds"),
             }
             for row in rows

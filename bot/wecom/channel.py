@@ -29,6 +29,7 @@ log = logging.getLogger("dutydesk.wecom")
 PATH = "/wecom/callback"
 #: -1 system busy, 45009 API frequency, 45033 too many concurrent calls: try again later.
 BUSY = {-1: 5.0, 45009: 60.0, 45033: 5.0}
+SUPERSEDED = "已更新 · Updated"
 
 
 class WecomChannel:
@@ -107,15 +108,36 @@ class WecomChannel:
             if message.kind == "answer":
                 await self.client.update_card(userid, message.token or "", message.text[:64])
                 return Delivered(0)
+            if message.kind == "edit":
+                edited = await self._edit(message)
+                if edited is not None:
+                    return edited
             parts = bodies(message)
-            handle = None
+            handle = token = None
             for msgtype, body in parts:
-                await self.client.send(userid, msgtype, body)
-                handle = body.get("task_id") if msgtype == "template_card" else handle
-            return Delivered(len(parts), handle)
+                answer = await self.client.send(userid, msgtype, body)
+                if msgtype == "template_card" and handle is None:  # the first card carries the ticket
+                    handle, token = body.get("task_id"), answer.get("response_code")
+            return Delivered(len(parts), handle, token)
         except WecomError as error:
             if error.errcode in BUSY:
                 raise RetryLater(BUSY[error.errcode], str(error)) from error
             raise Refused(str(error)) from error
         except (aiohttp.ClientError, TimeoutError) as error:  # a 5xx, a time-out: back off and retry
             raise RetryLater(5.0, str(error) or type(error).__name__) from error
+
+    async def _edit(self, message: Outbound) -> Delivered | None:
+        """A card changed: WeCom lets an app change a sent card only once, with the response code
+        its send (or a press of it) returned, so a card is never edited in place but replaced:
+        its buttons become one disabled line (with that code) and, when the change leaves buttons
+        to show, the card goes out anew below (with a code of its own, for the next change).
+        None: send it anew. Without a code nothing can be done to the old card."""
+        userid, handle = message.to.chat_id, message.handle
+        if message.token is not None:
+            try:
+                await self.client.update_card(userid, message.token, SUPERSEDED)
+            except WecomError as error:
+                if error.errcode in BUSY:
+                    raise
+                log.info("wecom: card %s of %s cannot be changed (%s)", handle, userid, error)
+        return None if message.buttons else Delivered(0, handle)

@@ -108,6 +108,16 @@ class WecomClient:
         }
         await self.call("message/update_template_card", payload)
 
+    async def replace_card(self, userid: str, response_code: str, card: dict[str, Any]) -> None:
+        """Replace a sent card with a new one (response code: once, 72 h)."""
+        payload = {
+            "userids": [userid],
+            "agentid": self.agent_id,
+            "response_code": response_code,
+            "template_card": card,
+        }
+        await self.call("message/update_template_card", payload)
+
     async def create_menu(self, buttons: list[dict[str, Any]]) -> None:
         """Install the app's menu."""
         await self.call("menu/create", {"button": buttons}, agentid=str(self.agent_id))

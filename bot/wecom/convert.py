@@ -94,8 +94,9 @@ def _short_lines(text: str, limit: int) -> Iterator[str]:
             yield line
 
 
-def bodies(message: Outbound) -> list[tuple[str, dict[str, Any]]]:
-    """The (msgtype, body) pairs that carry an Outbound: text pieces, or cards of six buttons."""
+def bodies(message: Outbound, task_id: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The (msgtype, body) pairs that carry an Outbound: text pieces, or cards of six buttons
+    (``task_id``: the first card's, when it replaces a sent card)."""
     if not message.buttons:
         return [("text", {"content": piece}) for piece in split_text(message.text)]
     title, _, rest = message.text.partition("\n")
@@ -103,9 +104,10 @@ def bodies(message: Outbound) -> list[tuple[str, dict[str, Any]]]:
     group = uuid.uuid4().hex  # the cards of one message share it: task ids dd-GROUP-1, dd-GROUP-2...
     cards = []
     for first in range(0, len(buttons), MAX_CARD_BUTTONS):
+        number = first // MAX_CARD_BUTTONS + 1
         card: dict[str, Any] = {
             "card_type": "button_interaction",
-            "task_id": f"dd-{group}-{first // MAX_CARD_BUTTONS + 1}",
+            "task_id": task_id if task_id and number == 1 else f"dd-{group}-{number}",
             "main_title": {"title": title},
             "button_list": [_button(b) for b in buttons[first : first + MAX_CARD_BUTTONS]],
         }

@@ -7,11 +7,12 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.conversation.ticket_context import TicketContext
 from handlers.sla.policy import Policy
 from handlers.sla.rules import evaluate
 from handlers.texts import text
 from storage.enums import TicketStatus
-from storage.models import Asset, Person, Site, Subsystem, Ticket
+from storage.models import Asset, Site, Subsystem, Ticket
 
 S = TicketStatus
 
@@ -70,12 +71,11 @@ def local_time(site: Site, when: datetime, fmt: str = "%m-%d %H:%M") -> str:
     return when.astimezone(ZoneInfo(site.timezone)).strftime(fmt)
 
 
-async def card(session: AsyncSession, ticket: Ticket, policy: Policy, lang: str, now: datetime) -> str:
+def card_text(ctx: TicketContext, lang: str, now: datetime) -> str:
     """The ticket as a short message: level, status, place, description, reporter, next deadline."""
-    site = await session.get(Site, ticket.site_id)
-    reporter = await session.get(Person, ticket.reporter_id)
-    assert site is not None and reporter is not None
-    pending = [s for s in evaluate(ticket, policy, now) if s.met_at is None and s.due_at is not None]
+    ticket, site = ctx.ticket, ctx.site
+    reporter = ctx.member(ticket.reporter_id)
+    pending = [s for s in evaluate(ticket, ctx.policy, now) if s.met_at is None and s.due_at is not None]
     deadline = ""
     if pending and TicketStatus(ticket.status) not in (S.RESOLVED, S.CLOSED, S.CANCELLED):
         first = min(pending, key=lambda s: s.due_at or now)
@@ -89,15 +89,15 @@ async def card(session: AsyncSession, ticket: Ticket, policy: Policy, lang: str,
         level=text(lang, f"level.{ticket.level}"),
         unconfirmed="" if ticket.level_confirmed else text(lang, "unconfirmed"),
         status=text(lang, f"status.{ticket.status}"),
-        where=await where(session, ticket),
+        where=ctx.where(),
         description=_short(ticket.description),
-        reporter=reporter.name,
-        phone=reporter.phone or "",
+        reporter=reporter.person.name if reporter else "—",
+        phone=(reporter.person.phone or "") if reporter else "",
     ).strip()
     if deadline:
         body += "\n" + deadline
-    if ticket.assignee_id is not None and (assignee := await session.get(Person, ticket.assignee_id)):
-        body += "\n" + text(lang, "ticket.assignee", name=assignee.name)
+    if (assignee := ctx.member(ticket.assignee_id)) is not None:
+        body += "\n" + text(lang, "ticket.assignee", name=assignee.person.name)
     return body
 
 

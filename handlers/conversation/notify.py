@@ -1,102 +1,209 @@
-"""Pushing a ticket's news to the people who hold it, each in their language with their buttons."""
+"""Telling a ticket's people what happened: one live card per person and chat account.
+
+Each account that follows a ticket has one card (the ticket as it is now, with the buttons
+that person may press). A change edits that card in place and sends only a one-line notice
+("马骏 已到场 · 09:20"); the person who pressed gets no notice (the pressed card changes under
+their finger, and Telegram shows a toast). When the change asks something new of a person (a
+button they did not have: 确认关闭, 同意 / 不同意), their card moves down instead: a fresh card
+with the news at the bottom of the chat, and the old one loses its buttons. The cards are rows
+(storage TicketCard), written in bulk; the sender edits the platform messages.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.clock import Clock
-from handlers.conversation.cards import card
+from handlers.conversation.cards import card_text, local_time
+from handlers.conversation.ticket_context import Member, TicketContext, ticket_context
 from handlers.conversation.ticket_press import buttons_for
 from handlers.messages import Address
-from handlers.outgoing import Outbox
-from handlers.roster.roster import on_duty
+from handlers.outgoing import Outbox, button_rows, buttons_of
 from handlers.sla.policy import PolicyBook
-from handlers.tickets.machine import Actor
-from handlers.tickets.service import site_policy
-from storage.enums import Role
 from storage.models import Person, Ticket
-from storage.repositories.people import identities_of, members, roles_at
+from storage.repositories.cards import Card, add_cards, change_cards
+from storage.repositories.people import identities_of
 
-#: Builds the first line of a notice in a recipient's language.
+#: Builds a line of news in a reader's language.
 Headline = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """The press that caused the change: who, and the platform's reference to the pressed
+    message and its one-time token (WeCom), so that card is the one changed."""
+
+    person_id: int
+    message_ref: str | None = None
+    card_token: str | None = None
 
 
 @dataclass
 class Notifier:
-    """Writes a ticket's news as outbox rows."""
+    """Writes a ticket's news as card rows and outbox rows."""
 
     session: AsyncSession
     policies: PolicyBook
     clock: Clock
     out: Outbox
 
-    async def on_call(self, ticket: Ticket) -> list[Person]:
-        """Who gets a ticket nobody has taken: the engineer on duty (the roster's, or the
-        on-site engineer in the client's working hours), else every engineer of the site."""
-        duty = await on_duty(self.session, ticket.site_id, self.clock.now())
-        if duty.engineer_id is not None and (engineer := await self.session.get(Person, duty.engineer_id)):
-            return [engineer]
-        return list(await members(self.session, ticket.site_id, Role.ENGINEER))
-
-    async def backups(self, ticket: Ticket) -> list[Person]:
-        """Who steps in when the response is missed: the roster's backup engineer, else the
-        site's other engineers."""
-        duty = await on_duty(self.session, ticket.site_id, self.clock.now())
-        if duty.backup_id is not None and (backup := await self.session.get(Person, duty.backup_id)):
-            return [backup]
-        busy = {ticket.assignee_id, duty.engineer_id}
-        return [p for p in await members(self.session, ticket.site_id, Role.ENGINEER) if p.id not in busy]
-
-    async def holders(self, ticket: Ticket, *, new: bool = False, offered: bool = False) -> list[Person]:
-        """Who follows a ticket: its reporter, its engineer (the engineers on call while nobody
-        has taken it; with ``offered`` those too) and the site's supervisors. A new ticket goes
-        to the engineers on call and the supervisors."""
-        people: dict[int, Person] = {}
-        if not new and (reporter := await self.session.get(Person, ticket.reporter_id)):
-            people[ticket.reporter_id] = reporter
-        assignee = None if ticket.assignee_id is None else await self.session.get(Person, ticket.assignee_id)
-        if assignee is not None and assignee.id is not None:
-            people[assignee.id] = assignee
-        if assignee is None or offered:
-            people.update({p.id or 0: p for p in await self.on_call(ticket)})
-        people.update({p.id or 0: p for p in await members(self.session, ticket.site_id, Role.SUPERVISOR)})
-        return list(people.values())
+    async def context(self, ticket: Ticket) -> TicketContext:
+        """The ticket's context in this transaction."""
+        return await ticket_context(self.session, self.policies, ticket, self.clock.now())
 
     async def tell(
         self,
         ticket: Ticket,
         headline: Headline,
         *,
-        exclude: int | None = None,
+        pressed: Pressed | None = None,
         new: bool = False,
         offered: bool = False,
+        also: tuple[int, ...] = (),
+        exclude: int | None = None,
     ) -> None:
-        """Send ``headline`` + the ticket's card (+ the reader's buttons) to every holder."""
-        for person in await self.holders(ticket, new=new, offered=offered):
-            if person.id != exclude:
-                await self.send_card(person, ticket, headline)
+        """Bring every holder's card up to date with ``headline`` as the news (the presser's
+        in place and quietly); ``also`` are more people told, ``exclude`` one who is not."""
+        ctx = await self.context(ticket)
+        people = {m.id: m for m in ctx.holders(new=new, offered=offered)}
+        if pressed is not None and (presser := ctx.member(pressed.person_id)) is not None:
+            people.setdefault(presser.id, presser)
+        for person_id in also:
+            if (member := ctx.member(person_id)) is not None:
+                people.setdefault(member.id, member)
+        await ctx.load_cards(self.session, new=new)
+        await self._show(ctx, [m for m in people.values() if m.id != exclude], headline, pressed, moved=())
 
-    async def send_card(self, person: Person, ticket: Ticket, headline: Headline | None = None) -> None:
-        """One person gets the card (with a headline) on every chat account they have."""
-        assert person.id is not None
-        policy = await site_policy(self.session, self.policies, ticket.site_id)
-        lang = person.language
-        body = await card(self.session, ticket, policy, lang, self.clock.now())
-        message = f"{headline(lang)}\n{body}" if headline else body
-        actor = Actor(person.id, await roles_at(self.session, person.id, ticket.site_id), person.name)
-        buttons = buttons_for(ticket, actor, lang)
-        for identity in await identities_of(self.session, person.id):
-            self.out.say(Address(identity.channel, identity.external_id), message, buttons, person.id)
+    async def move(self, ticket: Ticket, person_id: int, headline: Headline) -> None:
+        """Bring one person's card to the bottom of their chats, current, with ``headline``."""
+        ctx = await self.context(ticket)
+        if (member := ctx.member(person_id)) is not None:
+            await self._show(ctx, [member], headline, None, moved=(person_id,))
 
-    async def send_text(self, person_id: int, message: Callable[[str], str]) -> None:
-        """A plain message to a person on every chat account they have."""
-        person = await self.session.get(Person, person_id)
-        if person is None:
-            return
-        for identity in await identities_of(self.session, person_id):
-            self.out.say(
-                Address(identity.channel, identity.external_id), message(person.language), (), person_id
+    async def send_text(self, member: Member, message: Callable[[str], str]) -> None:
+        """A plain message to one person on every chat account they have."""
+        for address in member.accounts:
+            self.out.say(address, message(member.person.language), (), member.id)
+
+    async def _show(
+        self,
+        ctx: TicketContext,
+        people: list[Member],
+        headline: Headline,
+        pressed: Pressed | None,
+        moved: tuple[int, ...],
+    ) -> None:
+        await ctx.load_cards(self.session)
+        now = self.clock.now()
+        changes: list[dict[str, Any]] = []
+        fresh: list[tuple[Address, Member, str, list[list[dict[str, str]]]]] = []
+        notices: list[tuple[Address, Member, str]] = []
+        edits: list[tuple[Address, Member, Card]] = []
+        for member in people:
+            lang = member.person.language
+            body = card_text(ctx, lang, now)
+            rows = button_rows(buttons_for(ctx.ticket, ctx.actor(member.id), lang))
+            news = headline(lang)
+            presser = pressed is not None and pressed.person_id == member.id
+            for address in member.accounts:
+                card = ctx.cards.get(address)
+                if card is None:
+                    fresh.append((address, member, f"{news}\n{body}", rows))
+                    continue
+                gained = _actions(rows) - _actions(card.buttons)
+                if member.id in moved or (gained and not presser):
+                    card.live, card.buttons = False, []  # superseded: its buttons go
+                    changes.append(_change(card, now))
+                    edits.append((address, member, card))
+                    del ctx.cards[address]
+                    fresh.append((address, member, f"{news}\n{body}", rows))
+                    continue
+                if (
+                    presser
+                    and pressed is not None
+                    and pressed.card_token
+                    and card.handle == pressed.message_ref
+                ):
+                    card.token, card.token_at = pressed.card_token, now  # the press may change this card
+                if (card.text, card.buttons) != (body, rows) or presser:
+                    card.text, card.buttons = body, rows
+                    changes.append(_change(card, now))
+                    edits.append((address, member, card))
+                if not presser:
+                    notices.append((address, member, f"{news} · {local_time(ctx.site, now, '%H:%M')}"))
+        await change_cards(self.session, changes)
+        for address, member, card in edits:
+            self.out.add(address, "edit", card.text, buttons_of(card.buttons), member.id, card_id=card.id)
+        await self._add(ctx, fresh, now)
+        for address, member, line in notices:
+            self.out.say(address, line, (), member.id)
+
+    async def _add(
+        self,
+        ctx: TicketContext,
+        fresh: list[tuple[Address, Member, str, list[list[dict[str, str]]]]],
+        now: datetime,
+    ) -> None:
+        """New live cards (one INSERT), each sent as a message."""
+        new = [
+            {
+                "ticket_id": ctx.ticket.id,
+                "person_id": member.id,
+                "channel": address.channel,
+                "chat_id": address.chat_id,
+                "text": text,
+                "buttons": rows,
+                "live": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for address, member, text, rows in fresh
+        ]
+        ids = await add_cards(self.session, new)
+        for (address, member, text, rows), card_id in zip(fresh, ids, strict=True):
+            ctx.cards[address] = Card(
+                card_id,
+                ctx.ticket.id or 0,
+                member.id,
+                address.channel,
+                address.chat_id,
+                text,
+                rows,
+                True,
+                None,
+                None,
+                None,
             )
+            self.out.add(address, "card", text, buttons_of(rows), member.id, card_id=card_id)
+
+
+def _actions(rows: list[list[dict[str, str]]]) -> set[str]:
+    return {button["action"] for row in rows for button in row}
+
+
+def _change(card: Card, now: datetime) -> dict[str, Any]:
+    return {
+        "card": card.id,
+        "text": card.text,
+        "buttons": card.buttons,
+        "live": card.live,
+        "token": card.token,
+        "token_at": card.token_at,
+        "updated_at": now,
+    }
+
+
+async def send_text_to(
+    session: AsyncSession, out: Outbox, person_id: int, message: Callable[[str], str]
+) -> None:
+    """A plain message to a person (outside any ticket) on every chat account they have."""
+    person = await session.get(Person, person_id)
+    if person is None:
+        return
+    for identity in await identities_of(session, person_id):
+        out.say(Address(identity.channel, identity.external_id), message(person.language), (), person_id)

@@ -129,6 +129,10 @@ async def _answer_press(ctx: Context) -> None:
     event = ctx.event
     assert event is not None
     notice = ctx.notice
+    if ctx.card_pressed:  # the pressed card itself changed: that is the answer (with a toast)
+        if event.answer_token:
+            ctx.out.answer(ctx.here, (notice or "")[:MAX_TOAST], event.answer_token)
+        return
     if event.card_token:
         who = ctx.person.name if ctx.person else event.user_name
         what = (notice or ctx.t("card.pressed", name=who)).rstrip("。.")

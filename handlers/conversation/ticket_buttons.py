@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from handlers.conversation import fault_report
-from handlers.conversation.cards import card, level_label
-from handlers.conversation.notify import Notifier
+from handlers.conversation.cards import level_label
+from handlers.conversation.notify import Notifier, Pressed
 from handlers.conversation.ticket_press import (
     ACTIONS,
     WITH_ARG,
     TicketPress,
     Verb,
-    buttons_for,
     cancel_choice,
     engineer_choices,
     level_choices,
@@ -124,16 +123,18 @@ async def _offer_choice(ctx: Context, ticket: Ticket, actor: Actor, verb: Verb) 
 
 
 async def _show_current(ctx: Context, ticket: Ticket, actor: Actor) -> None:
-    """A stale press: the ticket as it is now, with the buttons that fit it now."""
+    """A stale press: the answer says how the ticket stands now, and the person's card comes
+    down to the bottom of the chat, current, with the buttons that fit it now."""
     fresh = await get_ticket(ctx.session, ticket.id or 0)
     assert fresh is not None
     ctx.notice = ctx.t("state_now", id=fresh.id, status=ctx.t(f"status.{fresh.status}"))
-    body = await card(ctx.session, fresh, await ctx.service.policy_of(fresh), ctx.lang, ctx.clock.now())
-    ctx.say(f"{ctx.notice}\n{body}", buttons_for(fresh, actor, ctx.lang))
+    notice = ctx.notice
+    await _notifier(ctx).move(fresh, actor.person_id or 0, lambda _lang: notice)
 
 
 async def _announce(ctx: Context, ticket: Ticket, kind: str) -> None:
-    """The presser gets a short confirmation and their card; every other holder the news."""
+    """The presser's card changes in place (with a toast); every other holder's card changes
+    and they get a one-line notice (or their card moves down when something is asked of them)."""
     actor = ctx.me.name
     level = ticket.proposed_level if kind == "propose_level" and ticket.proposed_level else ticket.level
     assignee = await ctx.session.get(Person, ticket.assignee_id) if ticket.assignee_id else None
@@ -142,8 +143,19 @@ async def _announce(ctx: Context, ticket: Ticket, kind: str) -> None:
     def headline(lang: str) -> str:
         return text(lang, f"event.{kind}", actor=actor, level=level_label(lang, level), name=name)
 
-    notifier = Notifier(ctx.session, ctx.policies, ctx.clock, ctx.out)
-    ctx.notice = headline(ctx.lang)  # who did what: the toast, or the pressed card's caption
-    await notifier.send_card(ctx.me, ticket, headline)
+    event = ctx.event
+    pressed = Pressed(
+        ctx.me.id or 0,
+        event.message_ref if event else None,
+        event.card_token if event else None,
+    )
+    ctx.notice = headline(ctx.lang)  # who did what: the toast
+    notifier = _notifier(ctx)
     # The engineers who were offered the ticket hear that someone took it.
-    await notifier.tell(ticket, headline, exclude=ctx.me.id, offered=kind == "acknowledge")
+    await notifier.tell(ticket, headline, pressed=pressed, offered=kind == "acknowledge")
+    card = (await notifier.context(ticket)).cards.get(ctx.here)
+    ctx.card_pressed = card is not None and event is not None and card.handle == event.message_ref
+
+
+def _notifier(ctx: Context) -> Notifier:
+    return Notifier(ctx.session, ctx.policies, ctx.clock, ctx.out)

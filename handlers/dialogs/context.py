@@ -42,6 +42,8 @@ class Context:
     notice: str | None = None
     #: The site of what the event is about (a pressed ticket's), for the times shown.
     site_id: int | None = None
+    #: The pressed message was the person's live card of a ticket, changed in place already.
+    card_pressed: bool = False
 
     @property
     def me(self) -> Person:

@@ -89,19 +89,27 @@ async def on_duty(
     *,
     calendar: WorkCalendar | None = None,
     hours: WorkingHours = OFFICE_HOURS,
+    site: Site | None = None,
+    engineers: Sequence[int] | None = None,
 ) -> Duty:
-    """Who answers at ``at``: the covering shift; else, in working hours, the on-site engineer."""
+    """Who answers at ``at``: the covering shift; else, in working hours, the on-site engineer.
+
+    ``site`` and ``engineers`` (the site's engineers' ids, lowest first) spare the queries
+    when the caller has them.
+    """
     if at.tzinfo is None:
         raise ValueError(f"naive datetime {at!r}: give a timezone-aware time")
     shift = await shift_at(session, site_id, at)
     if shift is not None:
         return Duty(shift.engineer_id, shift.backup_id, "roster")
-    site = await site_of(session, site_id)
+    site = site or await site_of(session, site_id)
     local = at.astimezone(ZoneInfo(site.timezone))
     if (calendar or WorkCalendar()).is_working_day(local.date()) and hours.contains(local.time()):
-        engineer = await default_engineer(session, site_id)
-        if engineer is not None:
-            return Duty(engineer.id, None, "working_hours")
+        if engineers is None:
+            engineer = await default_engineer(session, site_id)
+            engineers = [] if engineer is None or engineer.id is None else [engineer.id]
+        if engineers:
+            return Duty(engineers[0], None, "working_hours")
     return NOBODY
 
 

@@ -35,6 +35,7 @@ from handlers.tickets.machine import (
 from storage.due import note_due
 from storage.enums import Clock, Role, TicketStatus
 from storage.models import Asset, Deadline, Person, Site, Subsystem, Ticket, TicketEvent, Timer
+from storage.pinned import pin, pinned_get
 from storage.repositories.people import roles_at
 from storage.repositories.tickets import OPEN_STATUSES, deadlines_of, get_ticket
 from storage.repositories.timers import timers_of
@@ -93,11 +94,11 @@ class TicketService:
         if not actor.roles:
             raise Forbidden("site.member", f"{actor.name} is not a member of this site")
         if subsystem_id is not None:
-            subsystem = await self.session.get(Subsystem, subsystem_id)
+            subsystem = await pinned_get(self.session, Subsystem, subsystem_id)
             if subsystem is None or subsystem.site_id != site_id:
                 raise TicketRuleError("report.subsystem", "the subsystem does not belong to this site")
         if asset_id is not None:
-            asset = await self.session.get(Asset, asset_id)
+            asset = await pinned_get(self.session, Asset, asset_id)
             if asset is None or asset.site_id != site_id:
                 raise TicketRuleError("report.asset", "the asset does not belong to this site")
         if not description.strip():
@@ -120,20 +121,36 @@ class TicketService:
             description=description.strip(),
             reported_at=reported_at,
             clocks_started_at=reported_at,
+            revision=1,
         )
-        self.session.add(ticket)
-        await self.session.flush()
         times = {} if received_at is None else {"received_at": received_at.isoformat()}
-        self._log(ticket, actor, "report", None, TicketStatus.REPORTED.value, times)
-        if level is not None:
+        steps: list[tuple[Actor, str, str | None, str, dict[str, Any]]] = [
+            (actor, "report", None, TicketStatus.REPORTED.value, times)
+        ]
+        if level is not None:  # classified in the same step: one INSERT, one deadline sync
             classifier = actor if confirmed else system_actor()
             detail = {"answered_level": level, "confirmed": confirmed, "provisional_level": ticket.level}
             ticket.level, ticket.level_confirmed = level, confirmed
             ticket.level_set_by = level_authority(actor, reporter_id) if confirmed else SYSTEM
-            ticket.classified_at = now
-            ticket.status = TicketStatus.CLASSIFIED
-            self._log(ticket, classifier, Action.CLASSIFY.value, "reported", "classified", detail)
-        await sync_deadlines(self.session, ticket, policy, now)
+            ticket.classified_at, ticket.status, ticket.revision = now, TicketStatus.CLASSIFIED, 2
+            steps.append((classifier, Action.CLASSIFY.value, "reported", "classified", detail))
+        self.session.add(ticket)
+        await self.session.flush()
+        pin(self.session, ticket)
+        events = [
+            {
+                "ticket_id": ticket.id,
+                "at": now,
+                "actor_id": who.person_id,
+                "kind": kind,
+                "old": old,
+                "new": new,
+                "detail": detail,
+            }
+            for who, kind, old, new, detail in steps
+        ]
+        await (await self.session.connection()).execute(insert(TicketEvent), events)
+        await sync_deadlines(self.session, ticket, policy, now, fresh=True)
         return ticket
 
     # -- status steps ---------------------------------------------------------------------
@@ -283,13 +300,11 @@ class TicketService:
             raise TicketRuleError("note.empty", "the note is empty")
         return await self._step(ticket, actor, Action.NOTE, {"text": text.strip()}, policy)
 
-    async def log(self, ticket_id: int, kind: str, detail: dict[str, Any]) -> Ticket:
-        """A timeline line written by the service itself (a reminder sent, a breach seen)."""
-        ticket = await get_ticket(self.session, ticket_id, for_update=True)
-        if ticket is None:
-            raise TicketRuleError("ticket.exists", f"there is no ticket {ticket_id}")
-        await self._record(ticket, system_actor(), kind, None, None, detail, await self.policy_of(ticket))
-        return ticket
+    async def log(self, ticket: Ticket, kind: str, detail: dict[str, Any], policy: Policy) -> None:
+        """A timeline line written by the service itself (a reminder sent, a breach seen) on a
+        ticket the caller holds locked; a breach is marked on its deadline row."""
+        self._log(ticket, system_actor(), kind, None, None, detail)
+        await sync_deadlines(self.session, ticket, policy, self.clock.now(), timers=False)
 
     async def apply_rise(self, ticket_id: int) -> rules.Rise | None:
         """Raise the level if the resolve deadline was missed (called by the scheduler).
@@ -385,40 +400,63 @@ class TicketService:
 
 async def site_policy(session: AsyncSession, policies: PolicyBook, site_id: int) -> Policy:
     """The policy a site's tickets follow (its override over the base policy)."""
-    site = await session.get(Site, site_id)
+    site = await pinned_get(session, Site, site_id)
     if site is None:
         raise TicketRuleError("site.exists", f"there is no site {site_id}")
     return policies.for_site(site.slug, site.policy_toml)
 
 
-async def sync_deadlines(session: AsyncSession, ticket: Ticket, policy: Policy, now: datetime) -> None:
-    """Make the ticket's Deadline rows say what the SLA rules say (one row per clock)."""
+async def sync_deadlines(
+    session: AsyncSession,
+    ticket: Ticket,
+    policy: Policy,
+    now: datetime,
+    *,
+    fresh: bool = False,
+    timers: bool = True,
+) -> None:
+    """Make the ticket's Deadline rows say what the SLA rules say (one row per clock), and its
+    timers (unless ``timers`` is False: a line on the timeline moves no clock). ``fresh``: the
+    ticket was just created, so it has no rows yet."""
     assert ticket.id is not None
-    rows = await deadlines_of(session, ticket.id)
+    rows: dict[Clock, Deadline] = {} if fresh else await deadlines_of(session, ticket.id)
     wanted = {s.clock: s for s in rules.evaluate(ticket, policy, now) if s.due_at is not None}
     if TicketStatus(ticket.status) is TicketStatus.CANCELLED:
         wanted = {}
-    for clock, row in rows.items():
+    for clock, gone in rows.items():
         if clock not in wanted:
-            await session.delete(row)
+            await session.delete(gone)
+    new: list[dict[str, Any]] = []
     for clock, state in wanted.items():
         assert state.due_at is not None
-        row = rows.get(clock) or Deadline(ticket_id=ticket.id, clock=clock, due_at=state.due_at)
+        breached = state.status in (rules.ClockStatus.BREACHED, rules.ClockStatus.MET_LATE)
+        row = rows.get(clock)
+        if row is None:
+            new.append(
+                {
+                    "ticket_id": ticket.id,
+                    "clock": clock,
+                    "due_at": state.due_at,
+                    "met_at": state.met_at,
+                    "breached_at": state.due_at if breached else None,
+                }
+            )
+            continue
         if row.due_at != state.due_at:
             row.breached_at = None
-        row.due_at = state.due_at
-        row.met_at = state.met_at
-        if (
-            state.status in (rules.ClockStatus.BREACHED, rules.ClockStatus.MET_LATE)
-            and row.breached_at is None
-        ):
+        row.due_at, row.met_at = state.due_at, state.met_at
+        if breached and row.breached_at is None:
             row.breached_at = state.due_at
         session.add(row)
-    await session.flush()
-    await sync_timers(session, ticket, policy, now)
+    if new:
+        await (await session.connection()).execute(insert(Deadline), new)
+    if timers:
+        await sync_timers(session, ticket, policy, now, fresh=fresh)
 
 
-async def sync_timers(session: AsyncSession, ticket: Ticket, policy: Policy, now: datetime) -> None:
+async def sync_timers(
+    session: AsyncSession, ticket: Ticket, policy: Policy, now: datetime, *, fresh: bool = False
+) -> None:
     """Keep one reminder per policy fraction and one breach timer per running clock.
 
     A clock that is met (or a ticket that ended) drops its pending timers at once, so
@@ -439,7 +477,7 @@ async def sync_timers(session: AsyncSession, ticket: Ticket, policy: Policy, now
                     wanted.add(("reminder", state.clock, share, at))
     have = {
         (t.kind, Clock(t.clock), t.fraction, t.due_at): t
-        for t in await timers_of(session, ticket.id)
+        for t in ([] if fresh else await timers_of(session, ticket.id))
         if t.clock is not None
     }
     stale = [t.id for key, t in have.items() if key not in wanted and t.fired_at is None]

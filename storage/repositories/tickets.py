@@ -42,14 +42,21 @@ async def lock_tickets(session: AsyncSession, ids: Iterable[int]) -> dict[int, T
 
 
 async def list_tickets(
-    session: AsyncSession, site_id: int | None = None, *, open_only: bool = False
+    session: AsyncSession,
+    site_id: int | None = None,
+    *,
+    open_only: bool = False,
+    statuses: Iterable[TicketStatus] | None = None,
 ) -> Sequence[Ticket]:
-    """Tickets, newest first, optionally of one site and only the open ones."""
+    """Tickets, newest first, optionally of one site and only the open ones (or only those of
+    ``statuses``)."""
     query = select(Ticket)
     if site_id is not None:
         query = query.where(Ticket.site_id == site_id)
     if open_only:
-        query = query.where(col(Ticket.status).in_(OPEN_STATUSES))
+        statuses = OPEN_STATUSES
+    if statuses is not None:
+        query = query.where(col(Ticket.status).in_(list(statuses)))
     return (await session.exec(query.order_by(col(Ticket.reported_at).desc(), col(Ticket.id).desc()))).all()
 
 

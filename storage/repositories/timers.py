@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -46,19 +46,16 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int = 500) -> l
         .limit(limit)
         .with_for_update(skip_locked=True, of=[col(Timer.id), col(Conversation.id)])
     )
-    statement = (
-        update(Timer)
-        .where(
-            or_(
-                col(Timer.id).in_(of_tickets.scalar_subquery()),
-                col(Timer.id).in_(of_dialogs.scalar_subquery()),
-            )
+    rows: list[Timer] = []
+    connection = await session.connection()
+    for candidates in (of_tickets, of_dialogs):  # two statements: an OR of the two makes PostgreSQL scan
+        statement = (
+            update(Timer)
+            .where(col(Timer.id).in_(candidates.scalar_subquery()))
+            .values(fired_at=now)
+            .returning(*Timer.__table__.c)  # type: ignore[attr-defined]
         )
-        .values(fired_at=now)
-        .returning(*Timer.__table__.c)  # type: ignore[attr-defined]
-    )
-    found = (await (await session.connection()).execute(statement)).all()
-    rows = [Timer(**row._mapping) for row in found]  # read only: what to fire
+        rows += [Timer(**row._mapping) for row in (await connection.execute(statement)).all()]  # read only
     return sorted(rows, key=lambda t: (t.due_at, t.id or 0))
 
 

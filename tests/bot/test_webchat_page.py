@@ -135,14 +135,21 @@ class StubChat:
         return web.json_response({"messages": [self._public(m) for m in found]})
 
     async def push(
-        self, user: str, text: str, buttons: Buttons | None = None, *, direction: str = "out"
+        self,
+        user: str,
+        text: str,
+        buttons: Buttons | None = None,
+        *,
+        direction: str = "out",
+        replaces: int | None = None,
     ) -> None:
-        """Store a message for ``user`` and wake the long polls."""
+        """Store a message for ``user`` (``replaces``: the new content of that earlier bubble,
+        as the server sends a card changed in place) and wake the long polls."""
         async with self.changed:
             number = len(self.messages) + 1
             at = f"2026-12-01T09:{number % 60:02d}:00+08:00"
             message = {"id": number, "user": user, "direction": direction, "text": text, "at": at}
-            self.messages.append({**message, "buttons": buttons or []})
+            self.messages.append({**message, "buttons": buttons or [], "replaces": replaces})
             self.changed.notify_all()
 
     async def close(self) -> None:
@@ -293,10 +300,12 @@ async def test_pressing_a_button_sends_its_action(browser: Browser, stub: StubCh
     await browser.wait_text(0, "收到 Got: 二")
     await browser.press(0, "接单")  # the newest message's button
     await browser.wait_text(0, "pressed t:2:ack", direction="out")
+    bubble = next(m["id"] for m in stub.messages if m["text"] == "收到 Got: 二")
     assert stub.sends[-1] == {
         "user": "liujianguo",
         "action": "t:2:ack",
         "label": "接单",
+        "line": bubble,  # which bubble the button was on: a card is changed in place
         "client_id": stub.sends[-1]["client_id"],
     }
     labels = await browser.execute(
@@ -304,6 +313,26 @@ async def test_pressing_a_button_sends_its_action(browser: Browser, stub: StubCh
         ".map((b) => [b.textContent, b.dataset.action])"
     )
     assert labels == [["接单", "t:1:ack"], ["转派", "t:1:pass"], ["接单", "t:2:ack"], ["转派", "t:2:pass"]]
+
+
+async def test_a_card_changed_in_place_replaces_its_bubble(browser: Browser, stub: StubChat) -> None:
+    await open_with(browser, stub, "刘建国")
+    await stub.push("liujianguo", "#1 一级·待接单", [[{"label": "接单", "action": "t:1:ack"}]])
+    await stub.push("liujianguo", "新报修 #2")
+    await browser.wait_text(0, "新报修 #2", direction="out")
+    card = stub.messages[0]["id"]
+    buttons = [[{"label": "到场", "action": "t:1:arr"}, {"label": "已解决", "action": "t:1:res"}]]
+    await stub.push("liujianguo", "#1 一级·已接单", buttons, replaces=card)
+    await browser.wait_text(0, "#1 一级·已接单", direction="out")
+    shown = await browser.execute(
+        "return Array.from(document.querySelectorAll('[data-pane=\"0\"] [data-role=message]'))"
+        ".map((m) => [m.dataset.id, m.querySelector('[data-role=text]').textContent,"
+        " Array.from(m.querySelectorAll('[data-role=button]')).map((b) => b.textContent)])"
+    )
+    assert shown == [[str(card), "#1 一级·已接单", ["到场", "已解决"]], ["2", "新报修 #2", []]]
+    await browser.press(0, "到场")
+    await eventually(lambda: bool(stub.sends), "the press was not sent")
+    assert stub.sends[-1]["line"] == card  # the changed bubble keeps its own id
 
 
 async def test_quick_buttons_send_the_common_commands(browser: Browser, stub: StubChat) -> None:

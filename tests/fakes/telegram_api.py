@@ -62,6 +62,7 @@ class FakeBotApi(BotApiState):
         self._lock = asyncio.Lock()
         self._deliver_lock = asyncio.Lock()
         self._closing = asyncio.Event()
+        self._release = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self._poll_generation = 0
         self._waiting_polls = 0
@@ -257,6 +258,11 @@ class FakeBotApi(BotApiState):
             FailureRule(None, None, None, seconds, times)
         )
 
+    def release_delays(self) -> None:
+        """Let every delayed answer (fail_next / delay_next with a delay) go out now."""
+        self._release.set()
+        self._release = asyncio.Event()
+
     def rate_limit(self, per_second: int | None = 30) -> None:
         """Answer 429 beyond ``per_second`` calls (getUpdates excepted) in any one-second window;
         None switches the limit off."""
@@ -407,10 +413,15 @@ class FakeBotApi(BotApiState):
         self._window.append(now)
 
     async def _sleep(self, seconds: float) -> None:
-        """Wait, but no longer than until stop()."""
+        """Wait, but no longer than until stop() or release_delays()."""
         if seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), seconds)
+            release = self._release
+            waits = [asyncio.ensure_future(e.wait()) for e in (self._closing, release)]
+            try:
+                await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
 
     async def _post(self, webhook: Webhook, update: JsonDict, secret: str | None) -> int:
         headers = {"Content-Type": "application/json"}

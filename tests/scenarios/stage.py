@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -113,15 +113,19 @@ class WebchatDriver:
         await self.service.idle()
 
     async def press(self, who: Actor, label: str) -> None:
-        for seen in reversed(await self.seen(who)):
-            if label in seen.labels:
-                await self.press_action(who, seen.actions[seen.labels.index(label)])
-                return
+        for line in reversed(await self.lines(who)):
+            for row in line["buttons"]:
+                for button in row:
+                    if button["label"] == label:
+                        await self.press_action(who, button["action"], line["id"])
+                        return
         raise AssertionError(f"{who.key} has no button {label!r}: {await self.seen(who)}")
 
-    async def press_action(self, who: Actor, action: str) -> None:
+    async def press_action(self, who: Actor, action: str, line: int | None = None) -> None:
         self._sent += 1
-        body = {"user": who.webchat_user, "action": action, "client_id": f"c{self._sent}"}
+        body: dict[str, object] = {"user": who.webchat_user, "action": action, "client_id": f"c{self._sent}"}
+        if line is not None:
+            body["line"] = line
         assert await self.post(body) == 202
         await self.service.idle()
 
@@ -130,18 +134,28 @@ class WebchatDriver:
         seen = await self.seen(who)
         return seen[-1].text if seen else None
 
-    async def seen(self, who: Actor) -> list[Seen]:
+    async def lines(self, who: Actor) -> list[dict[str, Any]]:
+        """The person's bot lines as the page shows them: a changed card in its bubble's place."""
         url = f"{self.base}/chat/api/messages?user={who.webchat_user}&after=0&wait=0"
         async with self.http.get(url) as response:
             lines = (await response.json())["messages"]
+        shown: dict[int, dict[str, Any]] = {}
+        for line in lines:
+            if line.get("replaces") is not None:
+                if line["replaces"] in shown:
+                    shown[line["replaces"]] = {**line, "id": line["replaces"]}
+            elif line["direction"] == "out":
+                shown[line["id"]] = line
+        return list(shown.values())
+
+    async def seen(self, who: Actor) -> list[Seen]:
         return [
             Seen(
                 line["text"],
                 tuple(b["label"] for row in line["buttons"] for b in row),
                 tuple(b["action"] for row in line["buttons"] for b in row),
             )
-            for line in lines
-            if line["direction"] == "out"
+            for line in await self.lines(who)
         ]
 
 

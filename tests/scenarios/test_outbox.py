@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from handlers.messages import Address
+from handlers.messages import Address, Button
 from handlers.outgoing import Outbox
 from scheduler.outbox import OutboxSender
 from scheduler.pacing import Limits
@@ -16,6 +16,7 @@ from storage.enums import Channel
 from storage.models import OutboxMessage
 from tests.fakes.telegram_api import FakeBotApi
 from tests.scenarios.stage import Stage, TelegramDriver
+from tests.scenarios.wecom_stage import WecomDriver
 
 
 @pytest.fixture
@@ -132,3 +133,67 @@ async def test_a_per_minute_budget_defers_the_rest_as_one_digest(telegram: Stage
     assert seen == ["第0条", "第1条"]  # the budget is spent; nothing dropped, nothing sent early
     pending = [r for r in await rows(telegram) if r.sent_at is None]
     assert len(pending) == 3 and all(r.not_before > telegram.clock.now() for r in pending)
+
+
+async def queue_cards(
+    stage: Stage, who: str, count: int, per_card: int, channel: Channel = Channel.TELEGRAM
+) -> set[str]:
+    """``count`` messages to one person with ``per_card`` buttons each, as new-report cards are;
+    the button codes queued."""
+    actor = stage[who]
+    chat = str(actor.telegram_id) if channel is Channel.TELEGRAM else actor.webchat_user
+    codes: set[str] = set()
+    async with transaction(stage.service.runtime.sessions) as session:
+        out = Outbox(session, stage.clock.now())
+        for n in range(count):
+            row = tuple(Button(f"按钮{n}-{k}", f"t:{n}:sl:{k}") for k in range(per_card))
+            codes |= {b.action for b in row}
+            out.say(Address(channel, chat), f"新报修 #{n}", (row,), actor.person_id)
+        await out.flush()
+    return codes
+
+
+async def test_a_digest_past_telegrams_button_limit_is_split_and_every_button_arrives(
+    telegram: Stage, api: FakeBotApi
+) -> None:
+    """40 cards of 4 buttons to one engineer: 160 buttons, more than one message may carry (100)."""
+    codes = await queue_cards(telegram, "e1", 40, 4)
+    await telegram.service.outbox.flush()
+    messages = api.messages_to(telegram["e1"].telegram_id)
+    keyboards = [
+        [b for row in (m.reply_markup or {}).get("inline_keyboard", []) for b in row] for m in messages
+    ]
+    assert 1 < len(messages) < 40 and all(len(k) <= 100 for k in keyboards)  # digests, each within the limit
+    assert {b["callback_data"] for k in keyboards for b in k} == codes  # every button kept
+    assert not [c for c in api.calls_to("sendMessage") if c.status != 200]  # nothing refused
+    assert all(row.sent_at is not None and row.failed_at is None for row in await rows(telegram))
+
+
+async def test_a_wecom_digest_keeps_within_six_buttons_a_card(wecom_stage: Stage) -> None:
+    driver = wecom_stage.driver
+    assert isinstance(driver, WecomDriver)
+    codes = await queue_cards(wecom_stage, "s1", 12, 2, Channel.WECOM)
+    await wecom_stage.service.outbox.flush()
+    delivered = driver.api.messages_to("s1")
+    assert all(len(d.buttons) <= 6 for d in delivered) and len(delivered) < 12
+    assert {key for d in delivered for _, key in d.buttons} == codes and driver.api.dropped == []
+
+
+async def test_a_slow_chat_holds_up_no_other(telegram: Stage, api: FakeBotApi) -> None:
+    """A send to r1 that hangs (then fails) does not keep r2..r6 waiting; r1 gets it later, once."""
+    outbox = telegram.service.outbox
+    api.fail_next("sendMessage", 500, delay=60.0)  # r1's send hangs (until released), then fails
+    await queue(telegram, "r1", "给报修人1")  # queued first: its send is the first one
+    others = [f"r{n}" for n in range(2, 7)]
+    for who in others:
+        await queue(telegram, who, f"给{who}")
+    outbox.kick()
+    await api.wait_until(lambda: all(texts_to(api, telegram, who) for who in others), within=10.0)
+    first = (await rows(telegram))[0]
+    assert first.chat_id == str(telegram["r1"].telegram_id)
+    assert (first.sent_at, first.attempts) == (None, 0)  # r1's send had not even timed out yet
+    api.release_delays()
+    await outbox.drain()
+    telegram.clock.advance(timedelta(minutes=1))  # its back-off
+    await outbox.flush()
+    assert texts_to(api, telegram, "r1") == ["给报修人1"]

@@ -105,7 +105,17 @@ async def test_a_report_acknowledged_and_resolved_inside_wecom_updates_the_cards
     news = driver.api.messages_to("e1")[-1]
     assert news.text.startswith("新报修\n#1") and [label for label, _ in news.buttons] == ["接单", "改级别"]
     await driver.press(e1, "接单")
-    assert news.replaced == f"{e1.name} 已接单 · 09:00"
+    # A WeCom card can be changed once (a response code is good for one update): the pressed
+    # card turns into one disabled line and the ticket as it is now comes below it, live.
+    assert news.replaced == "已更新 · Updated"
+    card = driver.api.messages_to("e1")[-1]
+    assert card.replaced is None and card.text.startswith("#1 一级·已接单")
+    assert [label for label, _ in card.buttons] == ["到场", "已恢复", "已解决", "改级别", "转派"]
+    await driver.press(e1, "到场")  # the new card has a code of its own: replaced again
+    assert card.replaced == "已更新 · Updated"
+    assert driver.api.messages_to("e1")[-1].text.startswith("#1 一级·已到场")
+    live = [m for m in driver.api.messages_to("e1") if m.buttons and m.replaced is None]
+    assert len(live) == 1  # one live card
     async with transaction(wecom_stage.service.runtime.sessions) as session:
         ticket = await session.get(Ticket, 1)
         assert ticket is not None and ticket.assignee_id == e1.person_id

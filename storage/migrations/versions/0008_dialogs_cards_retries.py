@@ -22,6 +22,7 @@ depends_on: str | Sequence[str] | None = None
 
 CHANNEL = sa.Enum("telegram", "wecom", "webchat", name="channel", native_enum=False, length=16)
 CLOCK = sa.Enum("response", "restore", "resolve", name="clock", native_enum=False, length=16)
+LEASED = "sent_at IS NULL AND failed_at IS NULL AND claimed_until IS NOT NULL"
 #: old state prefix → dialog name
 DIALOGS = {"report.": "report", "fault.": "fault_report"}
 
@@ -78,6 +79,12 @@ def upgrade() -> None:
         batch.create_foreign_key(
             batch.f("fk_outbox_message_card_id_ticket_card"), "ticket_card", ["card_id"], ["id"]
         )
+        batch.create_index(
+            "ix_outbox_message_leased",
+            ["claimed_until"],
+            postgresql_where=sa.text(LEASED),
+            sqlite_where=sa.text(LEASED),
+        )
 
     with op.batch_alter_table("timer") as batch:
         batch.add_column(sa.Column("conversation_id", sa.Integer(), nullable=True))
@@ -109,6 +116,7 @@ def downgrade() -> None:
         batch.drop_column("conversation_id")
 
     with op.batch_alter_table("outbox_message") as batch:
+        batch.drop_index("ix_outbox_message_leased")
         batch.drop_constraint(batch.f("fk_outbox_message_card_id_ticket_card"), type_="foreignkey")
         batch.drop_column("card_id")
         batch.drop_column("kind")
