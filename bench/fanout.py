@@ -1,18 +1,22 @@
 """A fan-out: N pings due in the same second to N different Telegram chats, within the Bot API limit.
 
 For each database (SQLite; PostgreSQL with --postgres, in a scratch schema) N outbox rows for N
-Telegram users are written at once through ``enqueue_reply`` (all ``not_before = now``), and the
-service delivers them: the real OutboxSender (TELEGRAM limits) through the real
-``TelegramChannel.send`` (python-telegram-bot), with the service's 1-second tick (``Service.tick``)
-retrying what was deferred, against the fake Bot API with ``rate_limit(per_second=30)`` (429 beyond
-30 calls in any sliding second).
+Telegram users are written at once through ``handlers.outgoing.Outbox`` (one INSERT, all
+``not_before = now``) and committed, and the commit is handed to the service's port
+(``Service.wake``, as every writer of outbox rows does after its commit), which kicks the
+sender. The real service delivers them: the real OutboxSender (TELEGRAM limits) through the real
+``TelegramChannel.send`` (python-telegram-bot), with the service's clockwork running (a deferred
+row, e.g. after a 429, is a due row: the clockwork wakes at its time and kicks the sender again;
+nothing polls), against the fake Bot API with ``rate_limit(per_second=30)`` (429 beyond 30 calls
+in any sliding second).
 
 Printed per run: messages/s delivered from the first to the last delivery ((delivered - 1) / span,
 so a sender at exactly 30/s shows 30.0), the 429 answers the fake sent, the chats left without
-their message (and rows still unsent), and the chats that got their message more than once.
-Goals: >= 27 msg/s, 0 x 429, 0 lost. In the same run a bare PTB Bot with a client-side pacer at
-exactly 30 calls/s sends the same N messages to the same kind of fake: the rate is shown as a share
-of that (a 429 there is retried in the pacer's next slot).
+their message (and rows still unsent), the chats that got their message more than once, and how
+many due-work runs the clockwork did meanwhile. Goals: >= 27 msg/s, 0 x 429, 0 lost. In the same
+run a bare PTB Bot with a client-side pacer at exactly 30 calls/s sends the same N messages to the
+same kind of fake: the rate is shown as a share of that (a 429 there is retried in the pacer's
+next slot).
 
     .venv/bin/python -m bench.fanout [--count 1000] [--postgres postgresql://postgres@127.0.0.1:5432/test]
 """
@@ -30,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from sqlalchemy import func, text, update
 from sqlmodel import col, select
 from telegram import Bot
@@ -38,9 +43,10 @@ from telegram.error import RetryAfter
 from bot.runtime import Runtime
 from bot.service import Service
 from handlers.clock import SystemClock
-from handlers.messages import Address, Outbound, Reply
-from handlers.outgoing import enqueue_reply
+from handlers.messages import Address
+from handlers.outgoing import Outbox
 from handlers.sla.policy import PolicyBook, load_policy
+from storage.due import wake_after
 from storage.engine import SessionFactory, create_engine, create_session_factory, transaction
 from storage.enums import Channel
 from storage.migrate import upgrade
@@ -52,6 +58,7 @@ FIRST_CHAT = 70_000
 PER_SECOND = 30  # the fake's limit, and the baseline pacer's rate
 GOAL_RATE = 27.0
 SLACK = 15.0  # seconds past count / GOAL_RATE after which a run gives up on what is left
+STARTUP = "startup"  # the id of the clockwork's first run
 
 
 @dataclass
@@ -69,6 +76,7 @@ class Run:
     unsent_rows: int | None = None  # outbox rows neither sent nor failed at the end (None: no outbox)
     failed_rows: int = 0
     retried_rows: int = 0
+    clockwork_runs: int | None = None  # due-work runs of the service's clockwork (None: no service)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -220,13 +228,6 @@ async def give_up(sessions: SessionFactory, now: datetime) -> None:
         )
 
 
-async def tick_every_second(service: Service) -> None:
-    """The service's 1-second tick (it retries deferred rows), without the rest of its clockwork."""
-    while True:
-        await service.tick()
-        await asyncio.sleep(1.0)
-
-
 async def dutydesk_run(name: str, url: str, schema: str | None, count: int) -> Run:
     """The real service on one database: rows due at once, the outbox sender delivers them."""
     kwargs = {"connect_args": {"server_settings": {"search_path": schema}}} if schema else {}
@@ -241,23 +242,28 @@ async def dutydesk_run(name: str, url: str, schema: str | None, count: int) -> R
             settings, engine, create_session_factory(engine), PolicyBook(load_policy()), SystemClock()
         )
         people = await seed(runtime.sessions, count, runtime.clock.now())
-        service = Service(runtime, tick_seconds=None)
+        service = Service(runtime)  # with its clockwork: it wakes at every deferred row's time
+        first_run = asyncio.Event()
+
+        def on_job(event: JobExecutionEvent) -> None:
+            if event.job_id == STARTUP:
+                first_run.set()
+
+        service.clockwork.scheduler.add_listener(on_job, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         await service.start()
         watcher = Deliveries(api)
         watch = asyncio.create_task(watcher.watch())
-        ticker = asyncio.create_task(tick_every_second(service))
         try:
             api.rate_limit(PER_SECOND)  # after getMe, setMyCommands and setWebhook
-            reply = Reply(
-                [
-                    Outbound(Address(Channel.TELEGRAM, str(chat)), f"值班提醒 {chat}", person_id=person)
-                    for chat, person in zip(chats(count), people, strict=True)
-                ]
-            )
+            await first_run.wait()  # the clockwork's first run (nothing due) is not ours
+            runs_before = service.clockwork.runs
             async with transaction(runtime.sessions) as session:
-                await enqueue_reply(session, reply, runtime.clock.now())
+                out = Outbox(session, runtime.clock.now())
+                for chat, person in zip(chats(count), people, strict=True):
+                    out.say(Address(Channel.TELEGRAM, str(chat)), f"值班提醒 {chat}", (), person)
+                await out.flush()
             started = time.perf_counter()
-            await service.outbox.deliver(reply)  # what the sweep does after its commit
+            wake_after(session, service.wake)  # what every writer does after its commit
             deadline = started + count / GOAL_RATE + SLACK
             notes: list[str] = []
             unsent_at_deadline = 0
@@ -269,15 +275,16 @@ async def dutydesk_run(name: str, url: str, schema: str | None, count: int) -> R
                     break
                 await asyncio.sleep(0.2)
             await service.outbox.drain()
+            clockwork_runs = service.clockwork.runs - runs_before
         finally:
-            for task in (ticker, watch):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
             await service.stop()
         run = finish(name, api, watcher, started, count)
         _, run.failed_rows, run.retried_rows = await outbox_figures(runtime.sessions)
         run.unsent_rows, run.notes = unsent_at_deadline, notes
+        run.clockwork_runs = clockwork_runs
         if unsent_at_deadline:
             run.failed_rows -= unsent_at_deadline  # those were marked failed by give_up
     await engine.dispose()
@@ -295,6 +302,8 @@ def line(run: Run, ceiling: Run | None) -> str:
     first = (run.deliveries[0] - run.started) * 1000 if run.deliveries else float("nan")
     other = f" + {run.other_errors} other errors" if run.other_errors else ""
     notes = f" | {'; '.join(run.notes)}" if run.notes else ""
+    if run.clockwork_runs is not None:
+        rows += f" | clockwork runs {run.clockwork_runs}"
     return (
         f"{run.name:10s} {len(run.deliveries):5d} delivered, first->last {run.span:6.2f} s = "
         f"{run.rate:5.1f} msg/s{share} | 429 x {run.too_many} (rate limit {run.rate_limited}){other} | "

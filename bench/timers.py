@@ -1,35 +1,51 @@
-"""SLA timers at scale: firing lateness, start-up with a backlog, the cost of an idle sweep.
+"""Due timers at scale: firing lateness, start-up with a backlog, the cost of a due-work run.
 
 For SQLite (always) and PostgreSQL (--postgres URL, in a scratch schema). Every timer points
 at one real ticket that is closed, so the sweep locks and loads it (one query per batch of
-timers, as in production) and ``fire()`` returns at once: what is measured is the claiming
-and waking machinery, not the escalation work.
+timers, as in production) and ``escalation.fire()`` returns at once: what is measured is the
+claiming and waking machinery, not the escalation work.
+
+Nothing polls: Clockwork holds one APScheduler date job at the earliest due row
+(``storage.repositories.due.next_due``, as the service asks it), whoever commits due rows moves
+it through the port (here, after the bulk insert: ``clockwork.wake_at(earliest due)``), and each
+run does the due work until nothing is due now, then waits for the next due time. The due work
+here is the real Sweeper; the service's also retries stored updates and kicks the outbox, which
+do not depend on the timers. (There is no periodic sweep any more: what the old (a) and (c)
+measured of it is replaced by the figures below.)
 
 (a) Firing lateness, with the real Clockwork (not a loop of our own): N pending timers
     (default 100,000) due evenly over S seconds (default 60) of the real clock, starting a
-    moment after the bulk insert ends; Clockwork (the periodic sweep every 5 s, as the
-    service runs it, plus the date job at the next due time) drives the real Sweeper on the
-    real SystemClock until every timer has fired. Per timer:
+    moment after the bulk insert ends. The clockwork is started beforehand on an empty table
+    (its first run finds nothing), woken once by wake_at(first due time) after the insert,
+    and drives the real Sweeper on the real SystemClock until every timer has fired. Per timer:
     claim  = fired_at - due_at, exactly what is stored (the sweep batch's now, taken just
              before its claiming UPDATE);
-    commit = when the claiming transaction had committed - due_at (the Sweeper's deliver
-             callback runs after each commit; a SystemClock subclass remembers, per asyncio
-             task, the times it told since, so each fired_at maps to its batch's commit).
-    p50 / p99 / max of each; the goal is p99 <= 1 s. Also counted: next-due wake-ups that
-    APScheduler skipped ("maximum number of running instances") and so never happened.
+    commit = when the claiming transaction had committed - due_at (a SQLAlchemy after_commit
+             hook; a SystemClock subclass remembers, per asyncio task, the times it told since
+             the last commit, so each fired_at maps to its batch's commit. The Sweeper's wake
+             cannot serve: it only hears batches that made something due, and the timers of a
+             closed ticket make nothing due).
+    p50 / p99 / max of each; the goal is p99 <= 1 s. Also counted: the due-work runs, the
+    next-due runs APScheduler skipped ("maximum number of running instances": the run before
+    was still going; it reads next_due() again before it stops, so nothing is lost), and the
+    runs in the 5 s after the last timer fired, when nothing is due (the old clockwork swept
+    once every 5 s; this one should not run at all).
     With --mirror, the same again woken by a plain asyncio loop that does what Clockwork
-    means to do (sweep; sleep until the next due time or the 5 s tick, whichever is first):
-    the lateness the claiming machinery allows when no wake-up is lost.
+    means to do (sweep; sleep until the next due time or a wake_at, whichever is first): the
+    lateness the claiming machinery allows without APScheduler in the way.
 (b) Start-up with a backlog. A subprocess (``python -m bench.timers --child``) builds the
-    engine, runs Clockwork.start() and a first reschedule() and says it is ready; measured:
-    time from spawning it to ready, the part spent in start() + reschedule(), and its RSS at
-    ready (VmRSS from /proc/self/status), with 100,000 pending rows (due tomorrow) against a
-    baseline of 0 rows (median of 3 runs each). Then once with the 100,000 rows overdue (the
-    service was down while they fell due): start() sweeps them before it returns.
-(c) An idle sweep: Sweeper.sweep() when nothing is due, and the next_due() query that every
-    reschedule() runs, at 1k, 10k and 100k pending rows (median of 50 each); it must not grow
-    with the pending rows, so the ratio 100k/1k is printed. Also once with the 100k rows that
-    (b)'s overdue run fired still in the table and none pending.
+    engine and runs Clockwork.start(), which returns at once (the first run, what fell due
+    while the service was down, goes on in the background), then waits for that first run to
+    end (sweep, next_due(), the wake-up set) and reports. Measured: time from spawning it to
+    start() returning ("ready"), the first run's time (from calling start() to its end), and
+    its RSS after the first run (VmRSS from /proc/self/status), with 100,000 pending rows (due
+    tomorrow) against a baseline of 0 rows (median of 3 runs each). Then once with the
+    100,000 rows overdue (the service was down while they fell due): the first run fires them.
+(c) One due-work run when nothing is due now: Sweeper.sweep() followed by the next_due() that
+    ends every run (what each wake-up costs at least), and that next_due() alone, at 1k, 10k
+    and 100k pending rows (median of 50 each); it must not grow with the pending rows, so the
+    ratio 100k/1k is printed. Also once with the 100k rows that (b)'s overdue run fired still
+    in the table and none pending.
 
 Rows are created with executemany INSERTs through session.connection(). PostgreSQL gets an
 ANALYZE after each bulk load (autovacuum would in production); SQLite none (as in production).
@@ -53,7 +69,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,30 +81,31 @@ from apscheduler.events import (
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_SUBMITTED,
 )
-from sqlalchemy import delete, func, insert, text
+from sqlalchemy import delete, event, func, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session
 from sqlmodel import SQLModel, col, select
 
 from handlers.clock import SystemClock
-from handlers.messages import Reply
 from handlers.sla.policy import PolicyBook, load_policy
 from scheduler.clockwork import NEXT_DUE, Clockwork
-from scheduler.sweep import Deliver, Sweeper
+from scheduler.sweep import Sweeper
 from storage.engine import SessionFactory, create_engine, create_session_factory, transaction
 from storage.enums import Clock as SlaClock
 from storage.enums import TicketStatus
 from storage.migrate import upgrade
 from storage.models import Person, Ticket, Timer
+from storage.repositories.due import next_due
 from storage.repositories.sites import create_site
-from storage.repositories.timers import next_due
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMER_TABLE = SQLModel.metadata.tables["timer"]
 CHUNK = 20_000
-IDLE_SWEEPS = 50
+RUN_SAMPLES = 50
 CHILD_TIMEOUT = 300.0
 GOAL_P99 = 1.0
-INTERVAL = 5.0  # the periodic sweep of the service (bot.service.TICK_SECONDS)
+IDLE_WATCH = 5.0  # seconds watched after the last timer fired (the old periodic sweep's interval)
+STARTUP = "startup"  # the id of Clockwork's first run
 
 
 @dataclass
@@ -121,9 +138,9 @@ class Settings:
 class StampingClock(SystemClock):
     """The real clock, remembering per asyncio task the times it told since the last commit.
 
-    A sweep batch asks for now() to claim (that value becomes fired_at) and maybe again
-    before it commits; deliver() runs in the same task right after the commit, so every time
-    told in that batch can be mapped to the moment the batch committed.
+    A sweep batch asks for now() to claim (that value becomes fired_at); the after_commit hook
+    of commit_times() runs in the same task when the batch commits, so every time told in that
+    batch can be mapped to the moment the batch committed.
     """
 
     def __init__(self) -> None:
@@ -140,32 +157,68 @@ class StampingClock(SystemClock):
         return self.told.pop(asyncio.current_task(), [])
 
 
+@contextlib.contextmanager
+def commit_times(clock: StampingClock) -> Iterator[dict[datetime, float]]:
+    """While open: for every time ``clock`` told, the wall time its task's next commit ended."""
+    committed: dict[datetime, float] = {}
+
+    def after_commit(_session: Session) -> None:
+        moment = time.time()
+        for stamp in clock.committed():
+            committed.setdefault(stamp, moment)
+
+    event.listen(Session, "after_commit", after_commit)
+    try:
+        yield committed
+    finally:
+        event.remove(Session, "after_commit", after_commit)
+
+
 class TrackedSweep:
-    """Sweeper.sweep() as Clockwork calls it, counted."""
+    """Sweeper.sweep() as the clockwork's due work, counted."""
 
     def __init__(self, sweeper: Sweeper) -> None:
         self.sweeper = sweeper
-        self.sweeps = 0
+        self.runs = 0
+        self.claimed = 0
 
-    async def __call__(self) -> int:
-        self.sweeps += 1
-        return await self.sweeper.sweep()
+    async def __call__(self) -> None:
+        self.runs += 1
+        self.claimed += await self.sweeper.sweep()
+
+
+def due_lookup(factory: SessionFactory) -> Callable[[], Awaitable[datetime | None]]:
+    """The clockwork's next_due, as the service asks it (one transaction)."""
+
+    async def lookup() -> datetime | None:
+        async with transaction(factory) as session:
+            return await next_due(session)
+
+    return lookup
+
+
+def clockwork_for(factory: SessionFactory, work: TrackedSweep) -> Clockwork:
+    """The production Clockwork doing ``work``, on the real clock."""
+    return Clockwork(work, due_lookup(factory), SystemClock().now)
 
 
 class QuietStop:
-    """Counts the clockwork's jobs in flight, to stop it between them: Clockwork.stop()
-    cancels a running job (a sweep or its reschedule) halfway."""
+    """Counts the clockwork's jobs in flight, to stop it between them (Clockwork.stop() does
+    not wait for a running job), and notes when its first run has ended."""
 
     def __init__(self, clockwork: Clockwork) -> None:
         self.clockwork = clockwork
         self.running = 0
         self.idle = asyncio.Event()
         self.idle.set()
+        self.started = asyncio.Event()  # the first run (job "startup") has ended
         events = EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
         clockwork.scheduler.add_listener(self._on_event, events)
 
     def _on_event(self, event: Any) -> None:
         self.running += 1 if event.code == EVENT_JOB_SUBMITTED else -1
+        if event.code != EVENT_JOB_SUBMITTED and event.job_id == STARTUP:
+            self.started.set()
         if self.running:
             self.idle.clear()
         else:
@@ -205,15 +258,10 @@ def vm_kib(key: str) -> int:
     return 0
 
 
-async def no_delivery(_reply: Reply) -> None:
-    """Timers of a closed ticket produce nothing to send."""
-
-
-def sweeper_for(
-    factory: SessionFactory, clock: SystemClock | None = None, deliver: Deliver = no_delivery
-) -> Sweeper:
-    """The production Sweeper on the real clock."""
-    return Sweeper(factory, PolicyBook(load_policy()), clock or SystemClock(), deliver)
+def sweeper_for(factory: SessionFactory, clock: SystemClock | None = None) -> Sweeper:
+    """The production Sweeper on the real clock (timers of a closed ticket make nothing due,
+    so it needs no wake)."""
+    return Sweeper(factory, PolicyBook(load_policy()), clock or SystemClock())
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -246,7 +294,8 @@ async def seed(factory: SessionFactory) -> int:
 async def insert_timers(
     target: Target, factory: SessionFactory, ticket_id: int, dues: Sequence[datetime]
 ) -> float:
-    """Bulk-insert pending breach timers due at ``dues``; seconds taken (ANALYZE included)."""
+    """Bulk-insert pending breach timers due at ``dues``; seconds taken (ANALYZE included).
+    The caller tells the clockwork (if one runs) when the earliest falls due."""
     start = time.perf_counter()
     for first in range(0, len(dues), CHUNK):
         rows: list[dict[str, Any]] = [
@@ -287,26 +336,29 @@ def future_dues(n: int, offset: int = 0) -> list[datetime]:
     return [tomorrow + timedelta(milliseconds=offset + i) for i in range(n)]
 
 
-# --- (c) idle sweep ---------------------------------------------------------------------------
+# --- (c) a due-work run -----------------------------------------------------------------------
 
 
-async def idle_costs(factory: SessionFactory) -> tuple[float, float]:
-    """Median seconds of an idle Sweeper.sweep() and of the next_due() query of reschedule()."""
+async def run_costs(factory: SessionFactory) -> tuple[float, float]:
+    """Median seconds of one due-work run with nothing due now (Sweeper.sweep(), then the
+    next_due() that ends every run), and of that next_due() alone."""
     sweeper = sweeper_for(factory)
+    lookup = due_lookup(factory)
     while await sweeper.sweep():  # nothing should be due; fire whatever is
         pass
     for _ in range(3):
         await sweeper.sweep()
-    sweeps, lookups = [], []
-    for _ in range(IDLE_SWEEPS):
+        await lookup()
+    runs, lookups = [], []
+    for _ in range(RUN_SAMPLES):
         start = time.perf_counter()
         await sweeper.sweep()
-        sweeps.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        async with transaction(factory) as session:
-            await next_due(session)
-        lookups.append(time.perf_counter() - start)
-    return statistics.median(sweeps), statistics.median(lookups)
+        middle = time.perf_counter()
+        await lookup()
+        end = time.perf_counter()
+        runs.append(end - start)
+        lookups.append(end - middle)
+    return statistics.median(runs), statistics.median(lookups)
 
 
 # --- (b) start-up -----------------------------------------------------------------------------
@@ -316,29 +368,38 @@ async def idle_costs(factory: SessionFactory) -> tuple[float, float]:
 class Startup:
     """One child's report."""
 
-    total: float  # spawn to ready
-    clockwork: float  # Clockwork.start() + reschedule()
-    rss_mib: float
+    total: float  # spawn to ready (start() returned)
+    start: float  # Clockwork.start() itself
+    first_run: float  # from calling start() to the end of the first run
+    rss_mib: float  # after the first run
     peak_mib: float
-    pending: int  # timers not yet fired when it was ready
+    fired: int  # timers the first run claimed
+    pending: int  # timers not yet fired after the first run
 
 
 async def child(url: str, schema: str | None) -> None:
-    """The measured process: engine, Clockwork.start(), a first reschedule(), then report."""
-    # A long start-up makes APScheduler skip the periodic job's next runs: expected here.
+    """The measured process: engine, Clockwork.start(), its first run, then report."""
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     engine = Target("child", url, schema).engine()
     factory = create_session_factory(engine)
-    sweep = TrackedSweep(sweeper_for(factory))
-    clockwork = Clockwork(factory, sweep, interval=INTERVAL)
+    work = TrackedSweep(sweeper_for(factory))
+    clockwork = clockwork_for(factory, work)
     quiet = QuietStop(clockwork)
     start = time.perf_counter()
     await clockwork.start()
-    await clockwork.reschedule()
-    spent = time.perf_counter() - start
+    started = time.perf_counter()
     ready = time.time()
+    await quiet.started.wait()
+    first_run = time.perf_counter() - start
     rss, peak = vm_kib("VmRSS"), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    report = {"ready": ready, "clockwork": spent, "rss_kib": rss, "peak_kib": peak}
+    report: dict[str, Any] = {
+        "ready": ready,
+        "start": started - start,
+        "first_run": first_run,
+        "rss_kib": rss,
+        "peak_kib": peak,
+        "fired": work.claimed,
+    }
     report["pending"] = await count_pending(factory)
     print(json.dumps(report), flush=True)
     await quiet.stop()
@@ -346,7 +407,7 @@ async def child(url: str, schema: str | None) -> None:
 
 
 async def run_child(target: Target) -> Startup | None:
-    """Spawn the child on ``target``; None if it was not ready within CHILD_TIMEOUT."""
+    """Spawn the child on ``target``; None if its first run did not end within CHILD_TIMEOUT."""
     args = ["-m", "bench.timers", "--child", target.url]
     args += ["--schema", target.schema] if target.schema else []
     spawned = time.time()
@@ -368,9 +429,11 @@ async def run_child(target: Target) -> Startup | None:
     report = json.loads(line)
     return Startup(
         report["ready"] - spawned,
-        report["clockwork"],
+        report["start"],
+        report["first_run"],
         report["rss_kib"] / 1024,
         report["peak_kib"] / 1024,
+        report["fired"],
         report["pending"],
     )
 
@@ -378,12 +441,14 @@ async def run_child(target: Target) -> Startup | None:
 async def startups(target: Target, repeats: int) -> Startup:
     """Medians over ``repeats`` children."""
     runs = [run for _ in range(repeats) if (run := await run_child(target)) is not None]
-    assert runs, "child never became ready"
+    assert runs, "child never finished its first run"
     return Startup(
         statistics.median(r.total for r in runs),
-        statistics.median(r.clockwork for r in runs),
+        statistics.median(r.start for r in runs),
+        statistics.median(r.first_run for r in runs),
         statistics.median(r.rss_mib for r in runs),
         statistics.median(r.peak_mib for r in runs),
+        max(r.fired for r in runs),
         max(r.pending for r in runs),
     )
 
@@ -397,73 +462,90 @@ class Lateness:
 
     claim: list[float] = field(default_factory=list)
     commit: list[float] = field(default_factory=list)
-    sweeps: int = 0
+    runs: int = 0
     overran: float = 0.0  # how late the waking started against the first due time
     unfired: int = 0
-    lost: int = 0  # next-due date job runs APScheduler skipped (the job was still running)
+    skipped: int = 0  # next-due runs APScheduler skipped (the run before was still going)
+    idle_runs: int = 0  # runs in the IDLE_WATCH seconds after the last timer fired
 
 
-async def mirror_loop(factory: SessionFactory, sweep: TrackedSweep, stop: asyncio.Event) -> None:
-    """What Clockwork means to do, in one task: sweep, then sleep until the next due time or
-    the periodic tick, whichever comes first."""
-    tick = time.monotonic() + INTERVAL
-    while not stop.is_set():
-        await sweep()
-        async with transaction(factory) as session:
-            due = await next_due(session)
-        if time.monotonic() >= tick:
-            tick = time.monotonic() + INTERVAL
-        wait = tick - time.monotonic()
-        if due is not None:
-            wait = min(wait, (due - datetime.now(UTC)).total_seconds())
-        if wait > 0:
+class MirrorLoop:
+    """What Clockwork means to do, in one task: run the due work, then sleep until the next
+    due time or a wake_at(), whichever comes first."""
+
+    def __init__(self, factory: SessionFactory, work: TrackedSweep) -> None:
+        self.work, self.lookup = work, due_lookup(factory)
+        self.woken = asyncio.Event()
+        self.stopping = False
+
+    def wake_at(self, _at: datetime) -> None:
+        """Something falls due at ``_at``: look again (the loop reads next_due itself)."""
+        self.woken.set()
+
+    def stop(self) -> None:
+        """End the loop after its current run."""
+        self.stopping = True
+        self.woken.set()
+
+    async def run(self) -> None:
+        """Run until stop()."""
+        while not self.stopping:
+            self.woken.clear()
+            await self.work()
+            due = await self.lookup()
+            wait = None if due is None else (due - datetime.now(UTC)).total_seconds()
+            if wait is not None and wait <= 0:
+                continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
+                await asyncio.wait_for(self.woken.wait(), wait)
 
 
 async def lateness(
     target: Target, factory: SessionFactory, ticket_id: int, settings: Settings, lead: float, *, mirror: bool
 ) -> Lateness:
     """Fire timers due over ``settings.spread`` s from ``lead`` s from now on, woken by the real
-    Clockwork or (``mirror``) by mirror_loop()."""
+    Clockwork or (``mirror``) by a MirrorLoop."""
     n, spread = settings.timers, settings.spread
     await clear_timers(factory)
-    base = datetime.now(UTC) + timedelta(seconds=lead)
-    dues = [base + timedelta(seconds=spread * i / n) for i in range(n)]
-    await insert_timers(target, factory, ticket_id, dues)
     result = Lateness()
-    committed: dict[datetime, float] = {}
     clock = StampingClock()
-
-    async def deliver(_reply: Reply) -> None:
-        moment = time.time()
-        for stamp in clock.committed():
-            committed.setdefault(stamp, moment)
-
-    sweep = TrackedSweep(sweeper_for(factory, clock, deliver))
-    clockwork = Clockwork(factory, sweep, interval=INTERVAL)
+    work = TrackedSweep(sweeper_for(factory, clock))
+    loop: MirrorLoop | None = None
+    runner: asyncio.Task[None] | None = None
+    clockwork = clockwork_for(factory, work)
     quiet = QuietStop(clockwork)
 
     def on_skip(event: Any) -> None:
         if event.job_id == NEXT_DUE:
-            result.lost += 1
+            result.skipped += 1
 
     clockwork.scheduler.add_listener(on_skip, EVENT_JOB_MAX_INSTANCES)
-    stop = asyncio.Event()
-    result.overran = max(0.0, (datetime.now(UTC) - base).total_seconds())
-    runner = asyncio.create_task(mirror_loop(factory, sweep, stop)) if mirror else None
-    if runner is None:
-        await clockwork.start()
-    deadline = time.time() + lead + spread + 120
-    while time.time() < deadline:
-        await asyncio.sleep(0.5)
-        if datetime.now(UTC) > dues[-1] and await count_pending(factory) == 0:
-            break
-    stop.set()
-    if runner is not None:
-        await runner
-    await quiet.stop()
-    result.sweeps = sweep.sweeps
+    with commit_times(clock) as committed:
+        if mirror:
+            loop = MirrorLoop(factory, work)
+            runner = asyncio.create_task(loop.run())
+        else:
+            await clockwork.start()
+            await quiet.started.wait()  # it found nothing due: it waits for a wake-up now
+        base = datetime.now(UTC) + timedelta(seconds=lead)
+        dues = [base + timedelta(seconds=spread * i / n) for i in range(n)]
+        await insert_timers(target, factory, ticket_id, dues)
+        # What every writer of due rows does after its commit, through the port.
+        (loop or clockwork).wake_at(dues[0])
+        result.overran = max(0.0, (datetime.now(UTC) - base).total_seconds())
+        deadline = time.time() + lead + spread + 120
+        while time.time() < deadline:
+            await asyncio.sleep(0.5)
+            if datetime.now(UTC) > dues[-1] and await count_pending(factory) == 0:
+                break
+        before = work.runs
+        await asyncio.sleep(IDLE_WATCH)
+        result.idle_runs = work.runs - before
+        if loop is not None and runner is not None:
+            loop.stop()
+            await runner
+        await quiet.stop()
+    result.runs = work.runs
     async with transaction(factory) as session:
         rows = (await session.exec(select(Timer.due_at, Timer.fired_at))).all()
     for due, fired in rows:
@@ -479,6 +561,14 @@ async def lateness(
 # --- driver -----------------------------------------------------------------------------------
 
 
+def startup_str(run: Startup) -> str:
+    """Ready, start(), the first run and RSS of one start-up."""
+    return (
+        f"ready {run.total:4.2f} s (start() {run.start * 1000:5.1f} ms, first run "
+        f"{run.first_run * 1000:6.1f} ms) RSS {run.rss_mib:5.1f} MiB"
+    )
+
+
 async def measure(target: Target, settings: Settings) -> None:
     """Print (c), (b) and (a) for one database."""
     engine = target.engine()
@@ -489,30 +579,30 @@ async def measure(target: Target, settings: Settings) -> None:
 
     empty = await startups(target, settings.repeats)
 
-    idle: list[tuple[int, float, float]] = []
+    costs: list[tuple[int, float, float]] = []
     inserted, insert_seconds = 0, 0.0
     for size in settings.sizes:
         dues = future_dues(size - inserted, offset=inserted)
         insert_seconds += await insert_timers(target, factory, ticket_id, dues)
         inserted = size
-        idle.append((size, *await idle_costs(factory)))
+        costs.append((size, *await run_costs(factory)))
     rate = inserted / insert_seconds
-    (small, small_sweep, small_due), (large, large_sweep, large_due) = idle[0], idle[-1]
-    cells = " | ".join(f"{size_str(s)} {sweep * 1000:5.2f} ms" for s, sweep, _ in idle)
-    lookups = "/".join(f"{due * 1000:.2f}" for _, _, due in idle)
+    (small, small_run, small_due), (large, large_run, large_due) = costs[0], costs[-1]
+    cells = " | ".join(f"{size_str(s)} {run * 1000:5.2f} ms" for s, run, _ in costs)
+    lookups = "/".join(f"{due * 1000:.2f}" for _, _, due in costs)
     ratio = f"{size_str(large)}/{size_str(small)}"
     print(
-        f"{name} (c) idle sweep {cells} | ratio {ratio} {large_sweep / small_sweep:4.2f}x | "
-        f"next_due {lookups} ms, ratio {large_due / small_due:4.2f}x  (median of {IDLE_SWEEPS})"
+        f"{name} (c) due-work run, nothing due (sweep + next_due) {cells} | ratio {ratio} "
+        f"{large_run / small_run:4.2f}x | next_due alone {lookups} ms, ratio "
+        f"{large_due / small_due:4.2f}x  (median of {RUN_SAMPLES})"
     )
     print(f"{name}     bulk insert {rate:6.0f} rows/s ({inserted} rows in {insert_seconds:.2f} s)")
 
     loaded = await startups(target, settings.repeats)
     print(
-        f"{name} (b) start-up 0 rows {empty.total:4.2f} s (clockwork {empty.clockwork * 1000:5.1f} ms) "
-        f"RSS {empty.rss_mib:5.1f} MiB | {size_str(inserted)} pending {loaded.total:4.2f} s "
-        f"(clockwork {loaded.clockwork * 1000:5.1f} ms) RSS {loaded.rss_mib:5.1f} MiB | "
-        f"ratio {loaded.total / empty.total:4.2f}x, {loaded.rss_mib - empty.rss_mib:+4.1f} MiB  "
+        f"{name} (b) start-up 0 rows {startup_str(empty)} | {size_str(inserted)} pending "
+        f"{startup_str(loaded)} | ratio {loaded.total / empty.total:4.2f}x, first run "
+        f"{loaded.first_run / empty.first_run:4.2f}x, {loaded.rss_mib - empty.rss_mib:+4.1f} MiB  "
         f"(median of {settings.repeats})"
     )
 
@@ -526,20 +616,20 @@ async def measure(target: Target, settings: Settings) -> None:
     if overdue is None:
         left = await count_pending(factory)
         print(
-            f"{name}     {size_str(backlog)} overdue at start: NOT ready after {CHILD_TIMEOUT:.0f} s "
-            f"({backlog - left} fired by then)"
+            f"{name}     {size_str(backlog)} overdue at start: first run NOT over after "
+            f"{CHILD_TIMEOUT:.0f} s ({backlog - left} fired by then)"
         )
     else:
-        fired = backlog - overdue.pending
         print(
-            f"{name}     {size_str(backlog)} overdue at start: ready after {overdue.total:5.1f} s, "
-            f"{fired} fired in start() ({fired / overdue.clockwork:4.0f}/s), {overdue.pending} left "
-            f"to the periodic sweep | RSS {overdue.rss_mib:5.1f} MiB (peak {overdue.peak_mib:5.1f} MiB)"
+            f"{name}     {size_str(backlog)} overdue at start: ready after {overdue.total:4.2f} s "
+            f"(start() {overdue.start * 1000:5.1f} ms); the first run fired {overdue.fired} in "
+            f"{overdue.first_run:5.2f} s ({overdue.fired / overdue.first_run:5.0f}/s), "
+            f"{overdue.pending} left | RSS {overdue.rss_mib:5.1f} MiB (peak {overdue.peak_mib:5.1f} MiB)"
         )
-    fired_sweep, fired_due = await idle_costs(factory)
+    fired_run, fired_due = await run_costs(factory)
     print(
-        f"{name} (c) idle sweep with {size_str(backlog)} fired rows, none pending "
-        f"{fired_sweep * 1000:5.2f} ms ({fired_sweep / small_sweep:4.2f}x {size_str(small)} pending) | "
+        f"{name} (c) due-work run with {size_str(backlog)} fired rows, none pending "
+        f"{fired_run * 1000:5.2f} ms ({fired_run / small_run:4.2f}x {size_str(small)} pending) | "
         f"next_due {fired_due * 1000:5.2f} ms ({fired_due / small_due:4.2f}x)"
     )
 
@@ -554,12 +644,12 @@ async def measure(target: Target, settings: Settings) -> None:
             f"{name} (a) {label} {size_str(settings.timers)} timers over {settings.spread:.0f} s: "
             f"claim {spread_str(late.claim)} | commit {spread_str(late.commit)}"
         )
-        lost = "" if mirror else f", {late.lost} next-due wake-ups skipped by APScheduler"
+        skipped = "" if mirror else f", {late.skipped} next-due runs skipped by APScheduler"
         overran = f", started {late.overran:.2f} s after the first due time" if late.overran else ""
         verdict = "yes" if worst <= GOAL_P99 else "NO"
         print(
-            f"{name}     {label}: {late.sweeps} sweeps{lost}, {late.unfired} unfired{overran} "
-            f"| p99 <= {GOAL_P99:.0f} s: {verdict}"
+            f"{name}     {label}: {late.runs} due-work runs{skipped}, {late.unfired} unfired{overran}, "
+            f"{late.idle_runs} runs in the {IDLE_WATCH:.0f} s after | p99 <= {GOAL_P99:.0f} s: {verdict}"
         )
     await engine.dispose()
 
