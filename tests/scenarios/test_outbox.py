@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from handlers.messages import Address, Button
 from handlers.outgoing import Outbox
-from scheduler.outbox import OutboxSender
+from scheduler.outbox import MAX_ATTEMPTS, OutboxSender
 from scheduler.pacing import Limits
 from storage.engine import transaction
 from storage.enums import Channel
@@ -197,3 +197,21 @@ async def test_a_slow_chat_holds_up_no_other(telegram: Stage, api: FakeBotApi) -
     telegram.clock.advance(timedelta(minutes=1))  # its back-off
     await outbox.flush()
     assert texts_to(api, telegram, "r1") == ["给报修人1"]
+
+
+async def test_a_message_that_keeps_failing_is_given_up_and_the_supervisor_told(
+    telegram: Stage, api: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    api.fail_next("sendMessage", 502, times=MAX_ATTEMPTS)
+    await queue(telegram, "r1", "工单更新")
+    outbox = telegram.service.outbox
+    for _ in range(MAX_ATTEMPTS):
+        await outbox.flush()
+        telegram.clock.advance(timedelta(minutes=10))  # past every back-off
+    failed = (await rows(telegram))[0]
+    assert (failed.sent_at, failed.attempts) == (None, MAX_ATTEMPTS) and failed.failed_at is not None
+    await outbox.flush()
+    assert texts_to(api, telegram, "r1") == []  # given up: not tried again
+    told = texts_to(api, telegram, "s1")
+    assert len(told) == 1 and told[0].startswith("❗ 无法给报修人1发送消息")
+    assert any("giving up rows" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")

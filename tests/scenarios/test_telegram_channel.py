@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -16,7 +17,7 @@ from handlers.clock import ManualClock
 from handlers.sla.policy import PolicyBook, load_policy
 from storage.engine import transaction
 from storage.enums import Channel
-from storage.models import Attachment, InboxUpdate
+from storage.models import Attachment, Conversation, InboxUpdate, Ticket, TicketEvent
 from storage.repositories import inbox
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeBotApi
@@ -183,3 +184,40 @@ async def test_photos_and_voice_notes_are_kept_with_the_ticket(bench: Bench) -> 
         ("photo", "telegram:photo-of-the-screen", 1),
         ("voice", "telegram:voice-note", 1),
     ]
+
+
+async def test_the_clocks_count_from_when_the_reporter_wrote_not_when_it_was_handled(bench: Bench) -> None:
+    """A report whose first message waited three minutes in a backlog: its clocks start when it
+    was sent (Telegram's date), and the timeline keeps when it came in too."""
+    r1 = bench.cast["r1"].telegram_id
+    clock = bench.service.runtime.clock
+    sent = clock.now() - timedelta(minutes=3)
+    update = bench.api.message(r1, "报修")
+    update["message"]["date"] = int(sent.timestamp())
+    assert await bench.post(update) == 200
+    await bench.service.idle()
+    for data in ("rb:4",):
+        bench.api.press(r1, bench.api.messages_to(r1)[-1].message_id, data)
+        await bench.api.deliver()
+        await bench.service.idle()
+    bench.api.message(r1, "三楼机房")
+    bench.api.message(r1, "全院断网")
+    await bench.api.deliver()
+    await bench.service.idle()
+    for data in ("yn:1", "ok:1"):
+        bench.api.press(r1, bench.api.messages_to(r1)[-1].message_id, data)
+        await bench.api.deliver()
+        await bench.service.idle()
+    async with transaction(bench.service.runtime.sessions) as session:
+        ticket = (await session.exec(select(Ticket))).one()
+        reported = (await session.exec(select(TicketEvent).where(TicketEvent.kind == "report"))).one()
+    assert ticket.reported_at == sent.replace(microsecond=0)
+    assert reported.detail == {"received_at": clock.now().isoformat()}
+    # A date from the future (a wrong phone clock) is taken as the moment it arrived.
+    update = bench.api.message(bench.cast["r2"].telegram_id, "报修")
+    update["message"]["date"] = int((clock.now() + timedelta(hours=1)).timestamp())
+    assert await bench.post(update) == 200
+    await bench.service.idle()
+    async with transaction(bench.service.runtime.sessions) as session:
+        conversation = (await session.exec(select(Conversation).where(Conversation.dialog == "report"))).one()
+    assert conversation.started_at == clock.now()
