@@ -10,6 +10,7 @@ from datetime import datetime
 from aiohttp import web
 
 from bot.channel import Channel
+from bot.due_notices import DueNotices
 from bot.pipeline import Pipeline
 from bot.runtime import Runtime
 from bot.telegram.channel import TelegramChannel
@@ -45,6 +46,7 @@ class Service:
             sessions, policies, clock, self.wake, settings.overview_at, settings.inspection_at
         )
         self.pipeline = Pipeline(sessions, clock, self.router, wake=self.wake)
+        self.notices = DueNotices(runtime.engine, self.clockwork.wake_at, clock.now)
         self.webchat = WebChat(runtime)
         self.telegram = TelegramChannel(runtime) if settings.telegram_token else None
         self.wecom = WecomChannel(runtime) if settings.wecom_enabled else None
@@ -59,6 +61,8 @@ class Service:
     def wake(self, became: Became) -> None:
         """The port every writer of due rows calls after its commit."""
         self.clockwork.wake(became)
+        if became.at is not None:
+            self.notices.tell(became.at)
 
     async def start(self) -> None:
         """Listen, start the channels, take up what a previous run left, start the clockwork."""
@@ -74,6 +78,7 @@ class Service:
         if self.use_clockwork:
             await self.cron.install(self.clockwork.scheduler)
             await self.clockwork.start()
+            await self.notices.start()
         self.outbox.kick()
         log.info(
             "dutydesk serving on http://%s:%s (%s)",
@@ -85,6 +90,7 @@ class Service:
     async def stop(self) -> None:
         """Stop in reverse order, finishing the messages being handled."""
         self.clockwork.stop()
+        await self.notices.stop()
         if self._runner is not None:  # no new webhook posts or web chat messages
             await self._runner.cleanup()
         for channel in self.channels:
