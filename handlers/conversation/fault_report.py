@@ -38,16 +38,12 @@ async def start(ctx: Context, ticket_id: int) -> None:
 
 
 async def _cause(ctx: Context, typed: str) -> State:
-    data = ctx.load(FaultReportData)
-    data.cause = typed.strip()[:MAX_DESCRIPTION]
-    ctx.keep(data)
+    ctx.update(FaultReportData, cause=typed.strip()[:MAX_DESCRIPTION])
     return State.FIX
 
 
 async def _fix(ctx: Context, typed: str) -> State:
-    data = ctx.load(FaultReportData)
-    data.fix = typed.strip()[:MAX_DESCRIPTION]
-    ctx.keep(data)
+    ctx.update(FaultReportData, fix=typed.strip()[:MAX_DESCRIPTION])
     return State.PREVENTION
 
 

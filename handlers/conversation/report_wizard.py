@@ -202,36 +202,28 @@ async def _ask_confirm(ctx: Context) -> None:
 async def _site(ctx: Context, pick: PickSite) -> State:
     if pick.site not in await sites_of(ctx.session, ctx.me.id or 0):
         return State.SITE
-    data = ctx.load(ReportData)
-    data.site_id = pick.site
-    ctx.keep(data)
+    ctx.update(ReportData, site_id=pick.site)
     return State.SUBSYSTEM
 
 
 async def _subsystem(ctx: Context, pick: PickSubsystem) -> State:
-    data = ctx.load(ReportData)
     subsystem = await ctx.session.get(Subsystem, pick.subsystem)
-    if subsystem is None or subsystem.site_id != data.site_id:
+    if subsystem is None or subsystem.site_id != ctx.load(ReportData).site_id:
         return State.SUBSYSTEM
-    data.subsystem_id = subsystem.id
-    ctx.keep(data)
+    ctx.update(ReportData, subsystem_id=subsystem.id)
     return State.ASSET
 
 
 async def _asset(ctx: Context, pick: PickAsset) -> State:
-    data = ctx.load(ReportData)
     asset = await ctx.session.get(Asset, pick.asset)
-    if asset is None or asset.site_id != data.site_id:
+    if asset is None or asset.site_id != ctx.load(ReportData).site_id:
         return State.ASSET
-    data.asset_id = asset.id
-    ctx.keep(data)
+    ctx.update(ReportData, asset_id=asset.id)
     return State.DESCRIBE
 
 
 async def _place(ctx: Context, typed: str) -> State:
-    data = ctx.load(ReportData)
-    data.place = typed.strip()[:MAX_PLACE]
-    ctx.keep(data)
+    ctx.update(ReportData, place=typed.strip()[:MAX_PLACE])
     return State.DESCRIBE
 
 
@@ -258,9 +250,7 @@ async def _file(ctx: Context, file: IncomingFile) -> State | Flow:
 
 
 async def _describe(ctx: Context, typed: str) -> State:
-    data = ctx.load(ReportData)
-    data.description = typed.strip()[:MAX_DESCRIPTION]
-    ctx.keep(data)
+    ctx.update(ReportData, description=typed.strip()[:MAX_DESCRIPTION])
     return State.STOPPED
 
 

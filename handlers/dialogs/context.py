@@ -81,6 +81,14 @@ class Context:
         """The open dialog's data, typed."""
         return model.model_validate(self.conversation.data)
 
+    def update(self, model: type[M], **values: object) -> M:
+        """Set fields of the open dialog's data and store it; the data as it is now."""
+        data = self.load(model)
+        for name, value in values.items():
+            setattr(data, name, value)
+        self.keep(data)
+        return data
+
     def keep(self, data: BaseModel) -> None:
         """Store the open dialog's data."""
         self.conversation.data = data.model_dump(mode="json")

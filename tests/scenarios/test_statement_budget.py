@@ -58,14 +58,20 @@ async def more_supervisors(stage: Stage, count: int) -> None:
                 await link_identity(session, person.id, channel, f"sup{n}")
 
 
-async def test_a_confirmed_report_to_five_people_costs_at_most_20_statements(webchat: Stage) -> None:
-    stage, d, r1 = webchat, webchat.driver, webchat["r1"]
-    await more_supervisors(stage, 3)
+async def to_confirm(stage: Stage) -> None:
+    """Walk r1's report up to its summary (确认提交 not pressed yet)."""
+    d, r1 = stage.driver, stage["r1"]
     await d.send(r1, "报修")
     await d.press(r1, "计算机网络")
     await d.press(r1, "NET-CORE-01 核心交换机1")
     await d.send(r1, "全院断网")
     await d.press(r1, "是")
+
+
+async def test_a_confirmed_report_to_five_people_costs_at_most_20_statements(webchat: Stage) -> None:
+    stage, d = webchat, webchat.driver
+    await more_supervisors(stage, 3)
+    await to_confirm(stage)
     press = Inbound(Channel.WEBCHAT, "r1", "r1", stage.clock.now(), action=Confirm(True).pack())
     async with transaction(stage.service.runtime.sessions) as session:  # stored, as the pipeline does
         await inbox.store(session, Channel.WEBCHAT, "r1:confirm", {"user": "r1"}, stage.clock.now())
@@ -82,11 +88,7 @@ async def test_a_confirmed_report_to_five_people_costs_at_most_20_statements(web
 async def test_a_missed_response_costs_at_most_12_statements(webchat: Stage) -> None:
     stage, d, r1 = webchat, webchat.driver, webchat["r1"]
     await more_supervisors(stage, 3)
-    await d.send(r1, "报修")
-    await d.press(r1, "计算机网络")
-    await d.press(r1, "NET-CORE-01 核心交换机1")
-    await d.send(r1, "全院断网")
-    await d.press(r1, "是")
+    await to_confirm(stage)
     await d.press(r1, "确认提交")
     stage.clock.advance(timedelta(minutes=9))
     await stage.service.sweep()  # the reminders and the window's rows fired already
