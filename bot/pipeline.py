@@ -60,6 +60,8 @@ class Pipeline:
         self._busy: set[tuple[ChannelKind, str]] = set()
         #: Given up after the last attempt (for tests and the log's summary).
         self.given_up = 0
+        #: Tries in a row before an update is given up.
+        self.attempts = ATTEMPTS
 
     def add(self, channel: Channel) -> None:
         """Take the updates of ``channel``."""
@@ -82,7 +84,9 @@ class Pipeline:
         fresh = await self.inbox.store(kind, key, payload, now, now + RETRY_AFTER)
         if fresh:
             self.wake(Became(at=now + RETRY_AFTER))
-            self.take(kind, key, payload, now)
+        # A repeat too: the first delivery may have been stored while its answer was lost (the
+        # platform then sends it again); handling claims it, so it is handled once either way.
+        self.take(kind, key, payload, now)
         return fresh
 
     def take(self, kind: ChannelKind, key: str, payload: dict[str, Any], received_at: datetime) -> None:
@@ -132,7 +136,7 @@ class Pipeline:
         try:
             event = self._decode(kind, key, payload, received_at)
             delay = FIRST_BACKOFF
-            for attempt in range(1, ATTEMPTS + 1):
+            for attempt in range(1, self.attempts + 1):
                 try:
                     if event is None:
                         await self._mark_handled(kind, key)
@@ -144,7 +148,7 @@ class Pipeline:
                         log.exception("%s update %s failed", kind.value, key)
                         await self._give_up(kind, key, event, repr(error))
                         return
-                    if attempt == ATTEMPTS:
+                    if attempt == self.attempts:
                         log.error(
                             "%s update %s: giving up after %d attempts: %s", kind.value, key, attempt, error
                         )
@@ -177,7 +181,6 @@ class Pipeline:
     async def _give_up(self, kind: ChannelKind, key: str, event: Inbound | None, error: str) -> None:
         """Mark the update given up and apologise to the person; if even that fails, the
         update keeps its retry time and the sweep takes it up again."""
-        self.given_up += 1
         now = self.clock.now()
         try:
             async with transaction(self.sessions) as session:
@@ -190,6 +193,7 @@ class Pipeline:
                         out.answer(event.address, apology[:200], event.answer_token)
                     await out.flush()
             wake_after(session, self.wake)
+            self.given_up += 1
         except Exception as failure:
             log.warning("%s update %s stays stored for a later retry: %s", kind.value, key, failure)
             try:

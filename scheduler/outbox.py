@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from handlers.clock import Clock
 from handlers.messages import Address, Outbound
 from handlers.outgoing import Outbox, buttons_of
@@ -42,6 +44,7 @@ MAX_BACKOFF = 300.0
 MAX_ATTEMPTS = 10  # back-off 2, 4, ... 300 s: about 20 minutes of trying
 SHORT_WAIT = 5.0  # seconds a chat's worker may sleep for its limit instead of deferring the row
 LEASE = timedelta(seconds=15)
+SETTLE_ATTEMPTS = 10  # 0.25 s doubling to 8 s: about a minute of a database away
 MAX_HELD = 2000  # rows in memory at once; the rest stay in the table until there is room
 #: Rows that carry no message of their own (no budget, never merged, sent first).
 UNPACED = frozenset({"answer", "edit"})
@@ -270,13 +273,16 @@ class OutboxSender:
             paced[0].done(stamp, paced[1], 1 if delivered is None else max(delivered.messages, 1))
         now = self.clock.now()
         ids = carried if carried is not None else [r.card_id for r in unit.rows if r.card_id is not None]
-        async with transaction(self.sessions) as session:
+
+        async def sent(session: AsyncSession) -> None:
             await outbox.settle(
                 session, unit.ids, sent_at=now, claimed_until=None, attempts=unit.attempts + 1
             )
             if ids and delivered is not None and delivered.handle is not None:
                 token_at = now if delivered.token else None
                 await cards.set_handle(session, ids, delivered.handle, delivered.token, token_at)
+
+        await self._commit(sent)
         self.settled += len(unit.rows)
 
     async def _not_sent(self, unit: Unit, error: Exception) -> None:
@@ -302,8 +308,26 @@ class OutboxSender:
         await self._defer(unit, seconds, error=error)
 
     async def _settle(self, ids: list[int], **values: object) -> None:
-        async with transaction(self.sessions) as session:
+        async def write(session: AsyncSession) -> None:
             await outbox.settle(session, ids, **values)
+
+        await self._commit(write)
+
+    async def _commit(self, work: Callable[[AsyncSession], Awaitable[None]]) -> None:
+        """Write what a send settled, trying again while the database is busy or away: giving
+        up here would send the message again once its lease ran out."""
+        delay = 0.25
+        for attempt in range(1, SETTLE_ATTEMPTS + 1):
+            try:
+                async with transaction(self.sessions) as session:
+                    await work(session)
+                return
+            except Exception as error:
+                if not is_transient(error) or attempt == SETTLE_ATTEMPTS:
+                    raise
+                log.warning("outbox: could not record a send (%s); trying again in %.2g s", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 8.0)
 
     async def _defer(self, unit: Unit, seconds: float, error: str | None = None) -> None:
         due = self.clock.now() + timedelta(seconds=seconds)

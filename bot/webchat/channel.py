@@ -121,8 +121,8 @@ class WebChat:
             return _error("the service is busy, try again", 503)
         if fresh:
             await self._wake()
-            assert self._pipeline is not None
-            self._pipeline.take(self.kind, key, body, now)
+        assert self._pipeline is not None
+        self._pipeline.take(self.kind, key, body, now)  # a repeat too (see Pipeline.receive)
         return web.json_response({"ok": True}, status=202)
 
     async def messages(self, request: web.Request) -> web.Response:
