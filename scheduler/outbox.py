@@ -44,6 +44,9 @@ MAX_BACKOFF = 300.0
 MAX_ATTEMPTS = 10  # back-off 2, 4, ... 300 s: about 20 minutes of trying
 SHORT_WAIT = 5.0  # seconds a chat's worker may sleep for its limit instead of deferring the row
 LEASE = timedelta(seconds=15)
+#: Sends that may be accepted by the platform but not yet marked sent, at once: what a crash at
+#: the worst moment can send twice. Higher lets more go out while commits are slow.
+IN_FLIGHT = 8
 SETTLE_ATTEMPTS = 10  # 0.25 s doubling to 8 s: about a minute of a database away
 MAX_HELD = 2000  # rows in memory at once; the rest stay in the table until there is room
 #: Rows that carry no message of their own (no budget, never merged, sent first).
@@ -93,6 +96,7 @@ class OutboxSender:
         self._claiming: asyncio.Task[None] | None = None
         self._renewing: asyncio.Task[None] | None = None
         self._again = False
+        self._unsettled = asyncio.Semaphore(IN_FLIGHT)
         self.settled = 0
 
     def add(self, channel: Channel, send: Send, limits: Limits) -> None:
@@ -261,29 +265,30 @@ class OutboxSender:
         """Send one unit and settle its rows. The cards it carries (for an edit: those of the
         edited message) learn the sent message's handle. ``paced``: the send takes a place in
         the channel's rate, counted from the platform's answer (before the settling commit)."""
-        stamp = await paced[0].slot() if paced is not None else None
-        try:
-            delivered = await send(message or unit.outbound())
-        except Exception as error:
+        async with self._unsettled:  # a crash can send again only what is in here
+            stamp = await paced[0].slot() if paced is not None else None
+            try:
+                delivered = await send(message or unit.outbound())
+            except Exception as error:
+                if paced is not None and stamp is not None:
+                    paced[0].done(stamp, paced[1])  # a refused or failed call counts all the same
+                await self._not_sent(unit, error)
+                return
             if paced is not None and stamp is not None:
-                paced[0].done(stamp, paced[1])  # a refused or failed call counts all the same
-            await self._not_sent(unit, error)
-            return
-        if paced is not None and stamp is not None:
-            paced[0].done(stamp, paced[1], 1 if delivered is None else max(delivered.messages, 1))
-        now = self.clock.now()
-        ids = carried if carried is not None else [r.card_id for r in unit.rows if r.card_id is not None]
+                paced[0].done(stamp, paced[1], 1 if delivered is None else max(delivered.messages, 1))
+            now = self.clock.now()
+            ids = carried if carried is not None else [r.card_id for r in unit.rows if r.card_id is not None]
 
-        async def sent(session: AsyncSession) -> None:
-            await outbox.settle(
-                session, unit.ids, sent_at=now, claimed_until=None, attempts=unit.attempts + 1
-            )
-            if ids and delivered is not None and delivered.handle is not None:
-                token_at = now if delivered.token else None
-                await cards.set_handle(session, ids, delivered.handle, delivered.token, token_at)
+            async def sent(session: AsyncSession) -> None:
+                await outbox.settle(
+                    session, unit.ids, sent_at=now, claimed_until=None, attempts=unit.attempts + 1
+                )
+                if ids and delivered is not None and delivered.handle is not None:
+                    token_at = now if delivered.token else None
+                    await cards.set_handle(session, ids, delivered.handle, delivered.token, token_at)
 
-        await self._commit(sent)
-        self.settled += len(unit.rows)
+            await self._commit(sent)
+            self.settled += len(unit.rows)
 
     async def _not_sent(self, unit: Unit, error: Exception) -> None:
         """A send that did not go out: later, never, or (unexpected) later with a log line."""
