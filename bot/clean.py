@@ -9,6 +9,7 @@ code that reads it back. ``clean`` returns a copy with those characters removed,
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -37,3 +38,12 @@ def clean(value: Any, depth: int = 0) -> Any:
     if isinstance(value, list):
         return [clean(item, depth + 1) for item in value]
     return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads(text: str) -> Any:
+    """``json.loads`` refusing NaN and Infinity, which are not JSON (PostgreSQL refuses them)."""
+    return json.loads(text, parse_constant=_no_constant)

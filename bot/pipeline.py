@@ -165,14 +165,12 @@ class Pipeline:
     ) -> Inbound | None:
         try:
             event = self._channels[kind].decode(payload, received_at)
+            return None if event is None else _cleaned(event, self.clock.now())
         except Exception as error:  # a payload the platform's library cannot read: nothing to answer
             log.warning(
                 "%s update %s cannot be read (%s): marked handled", kind.value, key, type(error).__name__
             )
             return None
-        if event is None:
-            return None
-        return _cleaned(event, self.clock.now())
 
     async def _mark_handled(self, kind: ChannelKind, key: str) -> None:
         async with transaction(self.sessions) as session:
@@ -195,6 +193,10 @@ class Pipeline:
             wake_after(session, self.wake)
             self.given_up += 1
         except Exception as failure:
+            if not is_transient(failure) and event is not None:  # the apology itself cannot be sent
+                log.warning("%s update %s: no apology possible (%s)", kind.value, key, failure)
+                await self._give_up(kind, key, None, error)
+                return
             log.warning("%s update %s stays stored for a later retry: %s", kind.value, key, failure)
             try:
                 async with transaction(self.sessions) as session:

@@ -23,7 +23,7 @@ from telegram import Bot, BotCommand, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
-from bot.clean import Unfit
+from bot.clean import Unfit, loads
 from bot.pipeline import Pipeline
 from bot.runtime import Runtime
 from bot.telegram.convert import inbound, keyboard, pieces
@@ -123,10 +123,11 @@ class TelegramChannel:
         if not self.secret or not hmac.compare_digest(given.encode(), self.secret.encode()):
             return _answer(403, "forbidden")
         try:
-            payload = await request.json()
+            payload = await request.json(loads=loads)
         except (ValueError, RecursionError, UnicodeDecodeError):
             return _answer(400, "not JSON")
-        if not isinstance(payload, dict) or type(payload.get("update_id")) is not int:
+        update_id = payload.get("update_id") if isinstance(payload, dict) else None
+        if type(update_id) is not int or not 0 <= update_id < 2**63:
             return _answer(400, "not an update")
         assert self._pipeline is not None
         try:
@@ -208,6 +209,8 @@ class TelegramChannel:
             raise Refused(error.message) from error
         except (TimedOut, NetworkError) as error:
             raise RetryLater(5.0, str(error)) from error
+        except ValueError as error:  # no chat Telegram could have: a forged id
+            raise Refused(f"not a Telegram chat: {message.to.chat_id!r}") from error
 
     async def _edit(self, message: Outbound, handle: str) -> Delivered | None:
         """Change a sent message in place; None when it cannot be (gone, too old): send anew."""

@@ -13,8 +13,40 @@ MAX_TEXT = 4096  # Telegram's limit for one message (UTF-16 code units)
 MAX_BUTTONS = 100  # Telegram's limit for one inline keyboard
 
 
+MAX_ID = 2**63  # Telegram's ids fit a signed 64-bit integer
+MAX_FIELD = 4096
+
+
+def _id(value: object) -> bool:
+    return type(value) is int and -MAX_ID < value < MAX_ID
+
+
+def _text(value: object, longest: int = MAX_FIELD) -> bool:
+    return value is None or (type(value) is str and len(value) <= longest)
+
+
+def _sane(update: Update) -> bool:
+    """Whether what we read of an update has the types Telegram gives it: python-telegram-bot
+    does not check, and a forged update may carry a list for a text or a 70-digit id."""
+    query, message = update.callback_query, update.message
+    if query is not None:
+        user, shown = query.from_user, query.message
+        chat = None if shown is None else shown.chat
+        fields = type(query.id) is str and len(query.id) <= 128 and _text(query.data)
+        fields = fields and (shown is None or _id(shown.message_id))
+    elif message is not None and message.from_user is not None:
+        user, chat = message.from_user, message.chat
+        fields = _text(message.text) and _text(message.caption)
+    else:
+        return True  # nothing of it is read
+    people = _id(user.id) and _text(user.first_name, 256) and _text(user.last_name, 256)
+    return bool(fields and people and _text(user.language_code, 35) and (chat is None or _id(chat.id)))
+
+
 def inbound(update: Update, received_at: datetime) -> Inbound | None:
     """The Inbound of a message or a button press; None for anything else (edits, joins...)."""
+    if not _sane(update):
+        return None
     query = update.callback_query
     if query is not None:
         message = query.message
@@ -32,8 +64,8 @@ def inbound(update: Update, received_at: datetime) -> Inbound | None:
             received_at=received_at,
         )
     message = update.message
-    if message is None or message.from_user is None:
-        return None
+    if message is None or message.from_user is None or message.chat.type != "private":
+        return None  # the bot talks with people one to one; a group is not for it
     sent = message.date.astimezone(UTC) if message.date else received_at
     return Inbound(
         Channel.TELEGRAM,

@@ -22,7 +22,7 @@ from aiohttp import web
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.clean import Unfit, clean
+from bot.clean import Unfit, clean, loads
 from bot.pipeline import RETRY_AFTER, Pipeline
 from bot.runtime import Runtime
 from handlers.messages import Inbound, Outbound
@@ -95,7 +95,7 @@ class WebChat:
     async def receive(self, request: web.Request) -> web.Response:
         """Store what a person typed or pressed, answer 202; the pipeline handles it."""
         try:
-            body = clean(await request.json())
+            body = clean(await request.json(loads=loads))
         except (ValueError, RecursionError, UnicodeDecodeError, Unfit):
             return _error("the body is not JSON", 400)
         if not isinstance(body, dict):
@@ -108,7 +108,7 @@ class WebChat:
             return _error("send either text or action", 400)
         shown = message if message is not None else str(body.get("label") or action)
         now = self.runtime.clock.now()
-        key = f"{user}:{client_id[:60]}"
+        key = f"{user}:{client_id}"[:80]
         try:
             async with transaction(self.runtime.sessions) as session:
                 fresh = await inbox.store(session, Channel.WEBCHAT, key, body, now, now + RETRY_AFTER)

@@ -20,6 +20,8 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
+from bot.clean import clean_text
+
 #: WeCom's callbacks are a few hundred bytes; anything this large is not from WeCom.
 MAX_BODY = 64 * 1024
 SIGNED = ("msg_signature", "timestamp", "nonce")
@@ -70,6 +72,7 @@ class CallbackCrypto:
         plain = self._open(
             lambda: self._crypto.decrypt_message({"Encrypt": encrypted}, signature, timestamp, nonce)
         )
+        plain = clean_text(str(plain))  # XML refuses NUL and the C0 controls a member may type
         try:
             fields = xmltodict.parse(plain)["xml"]
             if not isinstance(fields, dict) or not fields.get("MsgType"):
